@@ -1,0 +1,105 @@
+//! Admin authentication (contract §2): a bearer access token minted by this server, with
+//! the admin scope, whose client still exists and still holds the admin scope.
+
+use std::future::Future;
+use std::pin::Pin;
+
+use actix_web::http::header;
+use actix_web::{FromRequest, HttpRequest, web};
+
+use super::error::AdminError;
+use crate::crypto::jwt;
+use crate::domain::{ClientId, OrganizationId};
+use crate::state::AppState;
+
+/// The authenticated caller of an admin endpoint.
+#[derive(Clone, Debug)]
+pub struct Admin {
+    pub client_id: ClientId,
+    /// `None` for an environment-level admin, who may manage everything.
+    pub organization_id: Option<OrganizationId>,
+}
+
+impl Admin {
+    /// How `creator` / `updater` / `created_by` record this admin.
+    pub fn resource_name(&self) -> String {
+        format!("clients/{}", self.client_id)
+    }
+
+    /// Organization admins may act only under their own organization.
+    pub fn require_organization(&self, org: &OrganizationId) -> Result<(), AdminError> {
+        match &self.organization_id {
+            Some(own) if own != org => Err(AdminError::PermissionDenied(format!(
+                "this admin token may manage organization {own} only"
+            ))),
+            _ => Ok(()),
+        }
+    }
+
+    /// The `/v1` face is for environment-level admins only.
+    pub fn require_environment(&self) -> Result<(), AdminError> {
+        match &self.organization_id {
+            Some(_) => Err(AdminError::PermissionDenied(
+                "an organization admin token may use /api/v1/organizations/{its organization}/... only".into(),
+            )),
+            None => Ok(()),
+        }
+    }
+}
+
+async fn authenticate(
+    state: &AppState,
+    authorization: Option<String>,
+) -> Result<Admin, AdminError> {
+    let unauthenticated = |why: &str| AdminError::Unauthenticated(why.to_owned());
+    let value = authorization.ok_or_else(|| {
+        unauthenticated("an Authorization: Bearer <admin access token> header is required")
+    })?;
+    let token = value
+        .split_once(' ')
+        .filter(|(scheme, _)| scheme.eq_ignore_ascii_case("bearer"))
+        .map(|(_, token)| token.trim())
+        .ok_or_else(|| unauthenticated("the Authorization header must use the Bearer scheme"))?;
+    let claims = jwt::verify(&state.keys, token, &state.issuer)
+        .map_err(|e| unauthenticated(&format!("{e}")))?;
+    let admin_scope = state.settings.admin.scope.as_str();
+    if !claims.scope.split(' ').any(|s| s == admin_scope) {
+        return Err(AdminError::PermissionDenied(format!(
+            "the token lacks the {admin_scope} scope"
+        )));
+    }
+    let client_id = ClientId::parse(&claims.sub)
+        .ok_or_else(|| unauthenticated("the token's subject is not a client"))?;
+    let client = state
+        .store
+        .get_client(&client_id)
+        .await?
+        .ok_or_else(|| unauthenticated("the token's client no longer exists"))?;
+    if !client.scopes.iter().any(|s| s == admin_scope) {
+        return Err(AdminError::PermissionDenied(format!(
+            "the token's client no longer holds the {admin_scope} scope"
+        )));
+    }
+    Ok(Admin {
+        client_id,
+        organization_id: client.organization_id,
+    })
+}
+
+impl FromRequest for Admin {
+    type Error = AdminError;
+    type Future = Pin<Box<dyn Future<Output = Result<Self, Self::Error>>>>;
+
+    fn from_request(req: &HttpRequest, _: &mut actix_web::dev::Payload) -> Self::Future {
+        let state = req.app_data::<web::Data<AppState>>().cloned();
+        let authorization = req
+            .headers()
+            .get(header::AUTHORIZATION)
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_owned);
+        Box::pin(async move {
+            let state = state.ok_or(AdminError::Internal)?;
+            authenticate(&state, authorization).await
+        })
+    }
+}

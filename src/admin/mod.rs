@@ -1,0 +1,19 @@
+//! The admin APIs: authentication, the shared operations, and each face's JSON.
+//!
+//! # Layout
+//! - [`auth`]: [`Admin`], the authenticated caller (contract §2).
+//! - [`error`]: [`AdminError`] and its one mapping to HTTP (AIP-193).
+//! - [`changes`]: validated changes to clients and secrets, shared by both faces.
+//! - [`service`]: the operations (read, list, create, update, delete), compare-and-set.
+//! - [`paging`]: opaque page tokens and page sizes.
+//! - [`org`]: the organization face's JSON (Scalekit style, snake_case).
+
+pub mod auth;
+pub mod changes;
+pub mod error;
+pub mod org;
+pub mod paging;
+pub mod service;
+
+pub use auth::Admin;
+pub use error::AdminError;

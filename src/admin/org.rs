@@ -1,0 +1,191 @@
+//! The organization face's JSON (contract §1a, Scalekit style): parsing an
+//! `OrganizationClient` body and rendering `M2MClient` / `ClientSecret`.
+//!
+//! PATCH semantics: a key present replaces its field (`[]` clears a list), an absent key
+//! leaves it alone, `null` resets it to its default. Output-only fields in a body are
+//! ignored; unknown fields are rejected by name.
+
+use serde::Serialize;
+use serde_json::{Map, Value};
+
+use super::changes::ClientChanges;
+use super::error::AdminError;
+use crate::domain::fields;
+use crate::domain::{
+    Client, CustomClaim, ExpiryBounds, FieldViolation, Secret, SecretStatus, Timestamp, Usage,
+};
+
+/// Fields of `M2MClient` that only the server sets; ignored when a client sends them.
+const OUTPUT_ONLY: &[&str] = &[
+    "client_id",
+    "secrets",
+    "organization_id",
+    "create_time",
+    "update_time",
+];
+
+/// Parses an `OrganizationClient` body for a create (`creating`) or a PATCH.
+pub fn parse_client(
+    body: &Map<String, Value>,
+    creating: bool,
+    bounds: ExpiryBounds,
+) -> Result<ClientChanges, AdminError> {
+    let mut changes = ClientChanges::default();
+    let mut errors: Vec<FieldViolation> = Vec::new();
+    let mut keep = |result: fields::Parsed<()>| {
+        if let Err(mut e) = result {
+            errors.append(&mut e);
+        }
+    };
+    for (key, value) in body {
+        let field = key.as_str();
+        let null = value.is_null();
+        match field {
+            "name" if null => keep(Err(vec![FieldViolation::new(
+                field,
+                "cannot be null; a client needs a name",
+            )])),
+            "name" => keep(fields::client_name(value, field).map(|v| changes.name = Some(v))),
+            "description" if null => changes.description = Some(String::new()),
+            "description" => {
+                keep(fields::description(value, field).map(|v| changes.description = Some(v)))
+            }
+            "scopes" if null => changes.scopes = Some(Vec::new()),
+            "scopes" => keep(fields::scopes(value, field).map(|v| changes.scopes = Some(v))),
+            "audience" if null => changes.audience = Some(Vec::new()),
+            "audience" => keep(fields::audience(value, field).map(|v| changes.audience = Some(v))),
+            "custom_claims" if null => changes.custom_claims = Some(Vec::new()),
+            "custom_claims" => {
+                keep(fields::custom_claims(value, field).map(|v| changes.custom_claims = Some(v)))
+            }
+            "expiry" if null => changes.expiry = Some(bounds.default),
+            "expiry" => {
+                keep(fields::expiry(value, field, bounds).map(|v| changes.expiry = Some(v)))
+            }
+            _ if OUTPUT_ONLY.contains(&field) => {}
+            _ => keep(Err(vec![FieldViolation::new(
+                field,
+                "is not a known field of OrganizationClient",
+            )])),
+        }
+    }
+    if creating && !body.contains_key("name") {
+        errors.push(FieldViolation::new("name", "is required"));
+    }
+    if errors.is_empty() {
+        Ok(changes)
+    } else {
+        Err(AdminError::fields(errors))
+    }
+}
+
+#[derive(Serialize)]
+pub struct ClientSecretView<'a> {
+    id: &'a str,
+    create_time: Timestamp,
+    update_time: Timestamp,
+    secret_suffix: &'a str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    created_by: Option<&'a str>,
+    status: SecretStatus,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    expire_time: Option<Timestamp>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    last_used_time: Option<Timestamp>,
+}
+
+pub fn secret_view<'a>(secret: &'a Secret, usage: &Usage) -> ClientSecretView<'a> {
+    ClientSecretView {
+        id: secret.id.as_str(),
+        create_time: secret.create_time,
+        update_time: secret.update_time,
+        secret_suffix: &secret.secret_suffix,
+        created_by: secret.creator.as_deref(),
+        status: secret.status,
+        expire_time: secret.expire_time,
+        last_used_time: usage.secret(&secret.id),
+    }
+}
+
+#[derive(Serialize)]
+pub struct M2MClientView<'a> {
+    client_id: &'a str,
+    secrets: Vec<ClientSecretView<'a>>,
+    name: &'a str,
+    description: &'a str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    organization_id: Option<&'a str>,
+    create_time: Timestamp,
+    update_time: Timestamp,
+    scopes: &'a [String],
+    audience: &'a [String],
+    custom_claims: &'a [CustomClaim],
+    expiry: u32,
+}
+
+pub fn client_view<'a>(client: &'a Client, usage: &Usage) -> M2MClientView<'a> {
+    M2MClientView {
+        client_id: client.client_id.as_str(),
+        secrets: client
+            .secrets
+            .iter()
+            .map(|s| secret_view(s, usage))
+            .collect(),
+        name: &client.name,
+        description: &client.description,
+        organization_id: client.organization_id.as_ref().map(|o| o.as_str()),
+        create_time: client.create_time,
+        update_time: client.update_time,
+        scopes: &client.scopes,
+        audience: &client.audience,
+        custom_claims: &client.custom_claims,
+        expiry: client.expiry,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+
+    use super::*;
+
+    const BOUNDS: ExpiryBounds = ExpiryBounds {
+        min: 60,
+        max: 86_400,
+        default: 3600,
+    };
+
+    fn body(value: Value) -> Map<String, Value> {
+        value.as_object().unwrap().clone()
+    }
+
+    #[test]
+    fn create_needs_a_name_and_reports_every_bad_field() {
+        let err = parse_client(
+            &body(json!({"scopes": ["a b"], "expiry": 5, "colour": "red"})),
+            true,
+            BOUNDS,
+        )
+        .unwrap_err();
+        let AdminError::InvalidArgument { details, .. } = err else {
+            panic!("{err:?}")
+        };
+        let mut names: Vec<_> = details.into_iter().map(|d| d.field).collect();
+        names.sort();
+        assert_eq!(names, ["colour", "expiry", "name", "scopes[0]"]);
+    }
+
+    #[test]
+    fn null_resets_absent_keeps_and_output_only_is_ignored() {
+        let changes = parse_client(
+            &body(json!({"scopes": null, "expiry": null, "client_id": "x"})),
+            false,
+            BOUNDS,
+        )
+        .unwrap();
+        assert_eq!(changes.scopes, Some(vec![]));
+        assert_eq!(changes.expiry, Some(3600));
+        assert_eq!(changes.name, None);
+        assert!(parse_client(&body(json!({"name": null})), false, BOUNDS).is_err());
+    }
+}

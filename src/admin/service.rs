@@ -1,0 +1,421 @@
+//! Admin operations on the model, shared by both faces. Each takes parsed input and the
+//! authenticated [`Admin`], and returns records for the face to render.
+//!
+//! Every write is read → change → compare-and-set on the client's version. Without
+//! `If-Match` a lost race is retried on fresh data (so concurrent updates of different
+//! fields all survive); with `If-Match` it is a 412, as the caller asked.
+
+use super::auth::Admin;
+use super::changes::{ClientChanges, SecretChanges};
+use super::error::AdminError;
+use crate::config::Settings;
+use crate::crypto::{Hasher, PlainSecret};
+use crate::domain::{
+    Client, ClientId, OrganizationId, Secret, SecretHash, SecretId, SecretStatus, Timestamp, Usage,
+};
+use crate::state::AppState;
+use crate::store::{IndexEntry, Store, WriteOutcome};
+
+/// Where a lookup may find clients: a client outside is reported as not found.
+#[derive(Clone, Debug)]
+pub enum Within {
+    Organization(OrganizationId),
+    Anywhere,
+}
+
+impl Within {
+    fn contains(&self, client: &Client) -> bool {
+        match self {
+            Self::Organization(org) => client.organization_id.as_ref() == Some(org),
+            Self::Anywhere => true,
+        }
+    }
+}
+
+/// The `If-Match` precondition of a write.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum IfMatch {
+    Any,
+    Versions(Vec<u64>),
+}
+
+impl IfMatch {
+    fn allows(&self, version: u64) -> bool {
+        match self {
+            Self::Any => true,
+            Self::Versions(versions) => versions.contains(&version),
+        }
+    }
+}
+
+const MAX_WRITE_ATTEMPTS: usize = 16;
+
+fn client_not_found(id: &str) -> AdminError {
+    AdminError::NotFound(format!("client {id} not found"))
+}
+
+fn secret_not_found(id: &str) -> AdminError {
+    AdminError::NotFound(format!("secret {id} not found"))
+}
+
+async fn load(state: &AppState, within: &Within, id: &str) -> Result<Client, AdminError> {
+    let client_id = ClientId::parse(id).ok_or_else(|| client_not_found(id))?;
+    match state.store.get_client(&client_id).await? {
+        Some(client) if within.contains(&client) => Ok(client),
+        _ => Err(client_not_found(id)),
+    }
+}
+
+pub async fn get_client(
+    state: &AppState,
+    within: &Within,
+    id: &str,
+) -> Result<(Client, Usage), AdminError> {
+    let client = load(state, within, id).await?;
+    let usage = state.store.usage(&client.client_id).await?;
+    Ok((client, usage))
+}
+
+pub struct ClientList {
+    pub clients: Vec<(Client, Usage)>,
+    pub next: Option<IndexEntry>,
+    pub total: u64,
+}
+
+pub async fn list_clients(
+    state: &AppState,
+    org: Option<&OrganizationId>,
+    page_size: usize,
+    after: Option<IndexEntry>,
+) -> Result<ClientList, AdminError> {
+    let page = state.store.list_clients(org, after, page_size).await?;
+    let total = state.store.count_clients(org).await?;
+    let mut clients = Vec::with_capacity(page.clients.len());
+    for client in page.clients {
+        let usage = state.store.usage(&client.client_id).await?;
+        clients.push((client, usage));
+    }
+    Ok(ClientList {
+        clients,
+        next: page.next,
+        total,
+    })
+}
+
+fn new_secret(
+    creator: Option<String>,
+    changes: &SecretChanges,
+    plain: &PlainSecret,
+    hash: SecretHash,
+) -> Secret {
+    let now = Timestamp::now();
+    let mut secret = Secret {
+        id: SecretId::generate(),
+        display_name: String::new(),
+        secret_suffix: plain.suffix(),
+        status: SecretStatus::Active,
+        environments: Vec::new(),
+        labels: Default::default(),
+        sdk_type: Default::default(),
+        create_time: now,
+        update_time: now,
+        updater: creator.clone(),
+        creator,
+        expire_time: None,
+        hash,
+    };
+    changes.apply(&mut secret);
+    secret
+}
+
+/// A secret's plain value, when one was made: returned once, in the create response.
+pub struct Issued {
+    pub secret_id: SecretId,
+    pub plain: PlainSecret,
+}
+
+/// Creates a client; with `first_secret`, also its first secret.
+pub async fn create_client(
+    state: &AppState,
+    admin: &Admin,
+    organization_id: Option<OrganizationId>,
+    changes: ClientChanges,
+    first_secret: Option<SecretChanges>,
+) -> Result<(Client, Option<Issued>), AdminError> {
+    let issued = match &first_secret {
+        Some(changes) => Some(make_secret(state, admin, changes, None).await?),
+        None => None,
+    };
+    let mut client = blank_client(
+        state.settings.tokens.default_expiry,
+        organization_id,
+        Some(admin.resource_name()),
+    );
+    changes.apply(&mut client);
+    let issued = issued.map(|(secret, plain)| {
+        let secret_id = secret.id.clone();
+        client.secrets.push(secret);
+        Issued { secret_id, plain }
+    });
+    // An 18-digit id collides with vanishing probability; the store refuses to overwrite.
+    match state.store.create_client(&client).await? {
+        WriteOutcome::Done => Ok((client, issued)),
+        _ => Err(AdminError::Conflict(
+            "client id collision; retry the request".into(),
+        )),
+    }
+}
+
+/// Hashes a new (or admin-supplied) plain secret off the async workers.
+async fn make_secret(
+    state: &AppState,
+    admin: &Admin,
+    changes: &SecretChanges,
+    plain: Option<PlainSecret>,
+) -> Result<(Secret, PlainSecret), AdminError> {
+    let (plain, hash) = hash_new(&state.hasher, &state.settings.secrets.prefix, plain).await?;
+    Ok((
+        new_secret(Some(admin.resource_name()), changes, &plain, hash),
+        plain,
+    ))
+}
+
+async fn hash_new(
+    hasher: &Hasher,
+    prefix: &str,
+    plain: Option<PlainSecret>,
+) -> Result<(PlainSecret, SecretHash), AdminError> {
+    let plain = plain.unwrap_or_else(|| PlainSecret::generate(prefix));
+    let hash = hasher.hash(&plain).await.map_err(|e| {
+        tracing::error!(error = %e, "hashing a secret failed");
+        AdminError::Internal
+    })?;
+    Ok((plain, hash))
+}
+
+fn blank_client(
+    default_expiry: u32,
+    organization_id: Option<OrganizationId>,
+    creator: Option<String>,
+) -> Client {
+    let now = Timestamp::now();
+    Client {
+        version: 1,
+        client_id: ClientId::generate(organization_id.is_some()),
+        organization_id,
+        name: String::new(),
+        description: String::new(),
+        scopes: Vec::new(),
+        audience: Vec::new(),
+        custom_claims: Vec::new(),
+        expiry: default_expiry,
+        labels: Default::default(),
+        create_time: now,
+        update_time: now,
+        updater: creator.clone(),
+        creator,
+        secrets: Vec::new(),
+    }
+}
+
+/// Creates an environment-level client holding the admin scope, with one secret: the
+/// first admin of a fresh deployment (`tokenmint bootstrap-admin`, `serve --dev`).
+pub async fn bootstrap_admin(
+    store: &Store,
+    hasher: &Hasher,
+    settings: &Settings,
+    name: &str,
+) -> Result<(Client, PlainSecret), AdminError> {
+    let name = crate::domain::fields::client_name(&serde_json::Value::from(name), "name")
+        .map_err(AdminError::fields)?;
+    let (plain, hash) = hash_new(hasher, &settings.secrets.prefix, None).await?;
+    let mut client = blank_client(settings.tokens.default_expiry, None, None);
+    client.name = name;
+    client.description = "Administrator created by tokenmint bootstrap-admin".into();
+    client.scopes = vec![settings.admin.scope.clone()];
+    client
+        .secrets
+        .push(new_secret(None, &SecretChanges::default(), &plain, hash));
+    match store.create_client(&client).await? {
+        WriteOutcome::Done => Ok((client, plain)),
+        _ => Err(AdminError::Conflict("client id collision; retry".into())),
+    }
+}
+
+/// Read → `change` → compare-and-set, retried on a lost race unless `if_match` pins the
+/// version. `change` may run several times and must only depend on the client it gets.
+async fn modify(
+    state: &AppState,
+    admin: &Admin,
+    within: &Within,
+    id: &str,
+    if_match: Option<&IfMatch>,
+    mut change: impl FnMut(&mut Client) -> Result<(), AdminError>,
+) -> Result<Client, AdminError> {
+    for _ in 0..MAX_WRITE_ATTEMPTS {
+        let mut client = load(state, within, id).await?;
+        if let Some(condition) = if_match
+            && !condition.allows(client.version)
+        {
+            return Err(AdminError::PreconditionFailed(
+                "the resource has changed since it was read (If-Match)".into(),
+            ));
+        }
+        change(&mut client)?;
+        client.version += 1;
+        client.update_time = Timestamp::now();
+        client.updater = Some(admin.resource_name());
+        match state.store.update_client(&client).await? {
+            WriteOutcome::Done => return Ok(client),
+            WriteOutcome::Missing => return Err(client_not_found(id)),
+            WriteOutcome::Conflict if if_match.is_some() => {
+                return Err(AdminError::PreconditionFailed(
+                    "the resource has changed since it was read (If-Match)".into(),
+                ));
+            }
+            WriteOutcome::Conflict => continue,
+        }
+    }
+    Err(AdminError::Conflict(
+        "too many concurrent writes to this client; retry".into(),
+    ))
+}
+
+pub async fn update_client(
+    state: &AppState,
+    admin: &Admin,
+    within: &Within,
+    id: &str,
+    if_match: Option<&IfMatch>,
+    changes: ClientChanges,
+) -> Result<Client, AdminError> {
+    modify(state, admin, within, id, if_match, |client| {
+        changes.clone().apply(client);
+        Ok(())
+    })
+    .await
+}
+
+pub async fn delete_client(
+    state: &AppState,
+    within: &Within,
+    id: &str,
+    if_match: Option<&IfMatch>,
+) -> Result<(), AdminError> {
+    let client = load(state, within, id).await?;
+    let expected = match if_match {
+        Some(condition) if !condition.allows(client.version) => {
+            return Err(AdminError::PreconditionFailed(
+                "the resource has changed since it was read (If-Match)".into(),
+            ));
+        }
+        Some(_) => Some(client.version),
+        None => None,
+    };
+    match state.store.delete_client(&client, expected).await? {
+        WriteOutcome::Done => Ok(()),
+        WriteOutcome::Missing => Err(client_not_found(id)),
+        WriteOutcome::Conflict => Err(AdminError::PreconditionFailed(
+            "the resource has changed since it was read (If-Match)".into(),
+        )),
+    }
+}
+
+/// Adds a secret (at most `secrets.max_per_client`); `plain` is an admin-supplied value.
+pub async fn add_secret(
+    state: &AppState,
+    admin: &Admin,
+    within: &Within,
+    id: &str,
+    changes: SecretChanges,
+) -> Result<(Client, Issued), AdminError> {
+    let max = state.settings.secrets.max_per_client;
+    // Fail fast before paying for argon2; the write below checks again.
+    let current = load(state, within, id).await?;
+    if current.secrets.len() >= max {
+        return Err(too_many_secrets(max));
+    }
+    let plain = changes.replacement.clone();
+    let (secret, plain) = make_secret(state, admin, &changes, plain).await?;
+    let secret_id = secret.id.clone();
+    let client = modify(state, admin, within, id, None, |client| {
+        if client.secrets.len() >= max {
+            return Err(too_many_secrets(max));
+        }
+        client.secrets.push(secret.clone());
+        Ok(())
+    })
+    .await?;
+    Ok((client, Issued { secret_id, plain }))
+}
+
+fn too_many_secrets(max: usize) -> AdminError {
+    AdminError::Conflict(format!(
+        "a client may hold at most {max} secrets; delete one first"
+    ))
+}
+
+/// Changes a secret's fields; a `replacement` value is hashed and swapped in.
+pub async fn update_secret(
+    state: &AppState,
+    admin: &Admin,
+    within: &Within,
+    id: &str,
+    secret_id: &str,
+    if_match: Option<&IfMatch>,
+    changes: SecretChanges,
+) -> Result<(Client, SecretId), AdminError> {
+    let sid = SecretId::parse(secret_id).ok_or_else(|| secret_not_found(secret_id))?;
+    let current = load(state, within, id).await?;
+    if current.secret(&sid).is_none() {
+        return Err(secret_not_found(secret_id));
+    }
+    let replacement = match &changes.replacement {
+        Some(plain) => Some((
+            plain.suffix(),
+            state
+                .hasher
+                .hash(plain)
+                .await
+                .map_err(|_| AdminError::Internal)?,
+        )),
+        None => None,
+    };
+    let client = modify(state, admin, within, id, if_match, |client| {
+        let updater = admin.resource_name();
+        let secret = client
+            .secret_mut(&sid)
+            .ok_or_else(|| secret_not_found(secret_id))?;
+        changes.apply(secret);
+        if let Some((suffix, hash)) = &replacement {
+            secret.secret_suffix.clone_from(suffix);
+            secret.hash = hash.clone();
+        }
+        secret.update_time = Timestamp::now();
+        secret.updater = Some(updater);
+        Ok(())
+    })
+    .await?;
+    Ok((client, sid))
+}
+
+pub async fn delete_secret(
+    state: &AppState,
+    admin: &Admin,
+    within: &Within,
+    id: &str,
+    secret_id: &str,
+    if_match: Option<&IfMatch>,
+) -> Result<(), AdminError> {
+    let sid = SecretId::parse(secret_id).ok_or_else(|| secret_not_found(secret_id))?;
+    modify(state, admin, within, id, if_match, |client| {
+        let before = client.secrets.len();
+        client.secrets.retain(|s| s.id != sid);
+        if client.secrets.len() == before {
+            return Err(secret_not_found(secret_id));
+        }
+        Ok(())
+    })
+    .await
+    .map(|_| ())
+}

@@ -1,0 +1,85 @@
+//! What each command-line command does, once the CLI is parsed and settings loaded.
+
+use std::error::Error;
+use std::path::Path;
+use std::time::Duration;
+
+use serde_json::json;
+
+use crate::admin::service::bootstrap_admin;
+use crate::config::{Loaded, Settings};
+use crate::crypto::keys::{self, Alg};
+use crate::crypto::{Hasher, KeyRing};
+use crate::startup::Application;
+use crate::store::Store;
+
+pub type CommandResult = Result<(), Box<dyn Error>>;
+
+async fn redis_store(settings: &Settings) -> Result<Store, Box<dyn Error>> {
+    let timeout = Duration::from_millis(settings.redis.timeout_ms);
+    Store::redis(&settings.redis.url, &settings.redis.key_prefix, timeout)
+        .await
+        .map_err(|e| format!("cannot reach Redis at redis.url: {e}").into())
+}
+
+/// `tokenmint serve [--dev]`.
+pub async fn serve(loaded: Loaded, dev: bool) -> CommandResult {
+    let settings = loaded.settings;
+    let store = if dev && !loaded.redis_url_explicit {
+        Store::memory(&settings.redis.key_prefix)
+    } else {
+        redis_store(&settings).await?
+    };
+    if dev {
+        eprintln!(
+            "\n  *** tokenmint DEV MODE: NOT FOR PRODUCTION ***\n  \
+             {} store, keys in {}, an admin client printed below.\n",
+            if loaded.redis_url_explicit {
+                "Redis"
+            } else {
+                "in-memory (lost on exit)"
+            },
+            settings.keys.dir.display()
+        );
+        if KeyRing::folder_is_empty(&settings.keys.dir)? {
+            let (path, kid) = keys::generate(&settings.keys.dir, Alg::Rs256)?;
+            eprintln!("  generated signing key {} (kid {kid})", path.display());
+        }
+    }
+    let app = Application::build(settings.clone(), store.clone())?;
+    if dev {
+        let hasher = Hasher::new(&settings.argon2)?;
+        let (client, secret) = bootstrap_admin(&store, &hasher, &settings, "dev admin").await?;
+        println!(
+            "{}",
+            json!({"issuer": app.issuer(), "client_id": client.client_id, "client_secret": secret.expose()})
+        );
+        eprintln!(
+            "\n  get an admin token:\n  curl -s -u '{}:<client_secret>' -d grant_type=client_credentials {}/oauth/token\n",
+            client.client_id,
+            app.issuer()
+        );
+    }
+    app.run_until_stopped().await?;
+    tracing::info!("tokenmint stopped");
+    Ok(())
+}
+
+/// `tokenmint bootstrap-admin [--name NAME]`: prints the new admin's id and secret once.
+pub async fn bootstrap(settings: Settings, name: &str) -> CommandResult {
+    let store = redis_store(&settings).await?;
+    let hasher = Hasher::new(&settings.argon2)?;
+    let (client, secret) = bootstrap_admin(&store, &hasher, &settings, name).await?;
+    println!(
+        "{}",
+        json!({"client_id": client.client_id, "client_secret": secret.expose()})
+    );
+    Ok(())
+}
+
+/// `tokenmint keys generate --alg ALG [--dir DIR]`.
+pub fn generate_key(dir: &Path, alg: Alg) -> CommandResult {
+    let (path, kid) = keys::generate(dir, alg)?;
+    println!("{}", json!({"path": path, "kid": kid, "alg": alg.name()}));
+    Ok(())
+}

@@ -1,0 +1,181 @@
+//! Typed settings. Defaults live in `config/default.toml` (compiled in); a file named by
+//! `TOKENMINT_CONFIG` overrides them; `TOKENMINT_<SECTION>__<KEY>` variables override both.
+
+use std::path::PathBuf;
+
+use figment::Figment;
+use figment::providers::{Env, Format, Toml};
+use serde::Deserialize;
+
+use crate::domain::ExpiryBounds;
+
+const DEFAULTS: &str = include_str!("../config/default.toml");
+const ENV_PREFIX: &str = "TOKENMINT_";
+
+#[derive(Clone, Debug, Deserialize)]
+pub struct Settings {
+    pub server: ServerSettings,
+    pub redis: RedisSettings,
+    pub keys: KeySettings,
+    pub tokens: TokenSettings,
+    pub admin: AdminSettings,
+    pub secrets: SecretSettings,
+    pub argon2: Argon2Settings,
+    pub usage: UsageSettings,
+    pub log: LogSettings,
+}
+
+#[derive(Clone, Debug, Deserialize)]
+pub struct ServerSettings {
+    pub bind: String,
+    pub issuer: String,
+    pub workers: usize,
+    pub admin_body_limit: usize,
+    pub token_body_limit: usize,
+}
+
+#[derive(Clone, Debug, Deserialize)]
+pub struct RedisSettings {
+    pub url: String,
+    pub key_prefix: String,
+    pub timeout_ms: u64,
+}
+
+#[derive(Clone, Debug, Deserialize)]
+pub struct KeySettings {
+    pub dir: PathBuf,
+    pub active: String,
+    pub jwks_max_age: u32,
+}
+
+#[derive(Clone, Debug, Deserialize)]
+pub struct TokenSettings {
+    pub typ: String,
+    pub default_expiry: u32,
+    pub min_expiry: u32,
+    pub max_expiry: u32,
+}
+
+#[derive(Clone, Debug, Deserialize)]
+pub struct AdminSettings {
+    pub scope: String,
+}
+
+#[derive(Clone, Debug, Deserialize)]
+pub struct SecretSettings {
+    pub prefix: String,
+    pub max_per_client: usize,
+}
+
+#[derive(Clone, Debug, Deserialize)]
+pub struct Argon2Settings {
+    pub memory_kib: u32,
+    pub iterations: u32,
+    pub parallelism: u32,
+    pub max_concurrent: usize,
+}
+
+#[derive(Clone, Debug, Deserialize)]
+pub struct UsageSettings {
+    pub write_interval_secs: u64,
+}
+
+#[derive(Clone, Debug, Deserialize)]
+pub struct LogSettings {
+    pub level: String,
+    pub format: String,
+}
+
+/// Settings plus a fact about where they came from that `serve --dev` needs.
+#[derive(Clone, Debug)]
+pub struct Loaded {
+    pub settings: Settings,
+    /// Whether `redis.url` was set by the operator rather than left at its default.
+    pub redis_url_explicit: bool,
+}
+
+fn overrides() -> Figment {
+    let mut figment = Figment::new();
+    if let Ok(path) = std::env::var("TOKENMINT_CONFIG") {
+        figment = figment.merge(Toml::file_exact(path));
+    }
+    figment.merge(Env::prefixed(ENV_PREFIX).split("__").ignore(&["config"]))
+}
+
+/// Loads the layered configuration and checks it.
+pub fn load() -> Result<Loaded, Box<figment::Error>> {
+    let overrides = overrides();
+    let redis_url_explicit = overrides.find_value("redis.url").is_ok();
+    let settings: Settings = Figment::from(Toml::string(DEFAULTS))
+        .merge(overrides)
+        .extract()?;
+    settings
+        .validate()
+        .map_err(|e| Box::new(figment::Error::from(e)))?;
+    Ok(Loaded {
+        settings,
+        redis_url_explicit,
+    })
+}
+
+impl Settings {
+    /// The compiled-in defaults alone, for tests and tools.
+    pub fn defaults() -> Self {
+        Figment::from(Toml::string(DEFAULTS))
+            .extract()
+            .expect("config/default.toml is valid")
+    }
+
+    pub fn expiry_bounds(&self) -> ExpiryBounds {
+        ExpiryBounds {
+            min: self.tokens.min_expiry,
+            max: self.tokens.max_expiry,
+            default: self.tokens.default_expiry,
+        }
+    }
+
+    fn validate(&self) -> Result<(), String> {
+        let t = &self.tokens;
+        if !(t.min_expiry <= t.default_expiry && t.default_expiry <= t.max_expiry)
+            || t.min_expiry == 0
+        {
+            return Err("tokens: need 0 < min_expiry <= default_expiry <= max_expiry".into());
+        }
+        if self.admin.scope.is_empty()
+            || crate::domain::fields::scope_token(&self.admin.scope).is_err()
+        {
+            return Err("admin.scope must be a valid scope token".into());
+        }
+        if self.secrets.max_per_client == 0 {
+            return Err("secrets.max_per_client must be at least 1".into());
+        }
+        if self.redis.key_prefix.is_empty() || self.redis.key_prefix.contains(['{', '}']) {
+            return Err("redis.key_prefix must be non-empty and must not contain braces".into());
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn compiled_defaults_match_the_contract() {
+        let s = Settings::defaults();
+        assert_eq!(s.server.bind, "127.0.0.1:8080");
+        assert_eq!(s.redis.url, "redis://127.0.0.1:6379");
+        assert_eq!(s.redis.key_prefix, "tokenmint");
+        assert_eq!(s.admin.scope, "tokenmint:admin");
+        assert_eq!(s.secrets.prefix, "tm_");
+        assert_eq!(
+            (
+                s.argon2.memory_kib,
+                s.argon2.iterations,
+                s.argon2.parallelism
+            ),
+            (19456, 2, 1)
+        );
+        assert!(s.validate().is_ok());
+    }
+}

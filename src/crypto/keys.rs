@@ -1,0 +1,430 @@
+//! Signing keys: PKCS#8 PEM files in the keys folder, one per key.
+//!
+//! RSA keys sign RS256, P-256 keys ES256, Ed25519 keys EdDSA. Each key is parsed once into
+//! an aws-lc key pair that signs directly (jsonwebtoken's `encode` re-parses the key on every
+//! call). Every key in the folder is published; configuration picks the one that signs, so a
+//! new key can be published before it starts signing. Error messages name files, never key
+//! material.
+
+use std::fs;
+use std::io::Write;
+use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use aws_lc_rs::encoding::AsDer;
+use aws_lc_rs::rand::SystemRandom;
+use aws_lc_rs::rsa::KeySize;
+use aws_lc_rs::signature::{
+    ECDSA_P256_SHA256_FIXED_SIGNING, EcdsaKeyPair, Ed25519KeyPair, KeyPair, RSA_PKCS1_SHA256,
+    RsaKeyPair, RsaPublicKeyComponents,
+};
+use base64::Engine;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use jsonwebtoken::DecodingKey;
+use jsonwebtoken::jwk::{
+    AlgorithmParameters, CommonParameters, EllipticCurve, EllipticCurveKeyParameters,
+    EllipticCurveKeyType, Jwk, JwkSet, KeyAlgorithm, OctetKeyPairParameters, OctetKeyPairType,
+    PublicKeyUse, RSAKeyParameters, RSAKeyType, ThumbprintHash,
+};
+
+#[derive(Debug, thiserror::Error)]
+pub enum KeyError {
+    #[error("cannot read the keys folder {0}: {1}")]
+    Folder(PathBuf, std::io::Error),
+    #[error(
+        "no signing keys (*.pem) in {0}: create one with `tokenmint keys generate --alg RS256 --dir {0}`"
+    )]
+    Empty(PathBuf),
+    #[error("{file}: {why}")]
+    Invalid { file: String, why: String },
+    #[error("keys.active = {0:?} names no key in the keys folder (keys: {1})")]
+    UnknownActive(String, String),
+    #[error("cannot write a key file in {0}: {1}")]
+    Write(PathBuf, std::io::Error),
+    #[error("key generation failed")]
+    Generate,
+    #[error("signing failed")]
+    Sign,
+}
+
+/// The JWS algorithms tokenmint signs with.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, clap::ValueEnum)]
+pub enum Alg {
+    #[value(name = "RS256")]
+    Rs256,
+    #[value(name = "ES256")]
+    Es256,
+    #[value(name = "EdDSA")]
+    EdDsa,
+}
+
+impl Alg {
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::Rs256 => "RS256",
+            Self::Es256 => "ES256",
+            Self::EdDsa => "EdDSA",
+        }
+    }
+
+    pub fn jwt(self) -> jsonwebtoken::Algorithm {
+        match self {
+            Self::Rs256 => jsonwebtoken::Algorithm::RS256,
+            Self::Es256 => jsonwebtoken::Algorithm::ES256,
+            Self::EdDsa => jsonwebtoken::Algorithm::EdDSA,
+        }
+    }
+
+    fn jwk(self) -> KeyAlgorithm {
+        match self {
+            Self::Rs256 => KeyAlgorithm::RS256,
+            Self::Es256 => KeyAlgorithm::ES256,
+            Self::EdDsa => KeyAlgorithm::EdDSA,
+        }
+    }
+}
+
+enum Pair {
+    Rsa(RsaKeyPair),
+    Ec(EcdsaKeyPair),
+    Ed(Ed25519KeyPair),
+}
+
+/// One parsed key: signs, and knows its public JWK and kid.
+pub struct SigningKey {
+    pub kid: String,
+    pub alg: Alg,
+    pub file_name: String,
+    pair: Pair,
+    jwk: Jwk,
+    decoding: DecodingKey,
+    /// `base64url(header)` with `alg`, `kid` and `typ`, prepared once.
+    header_b64: String,
+}
+
+impl std::fmt::Debug for SigningKey {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SigningKey")
+            .field("kid", &self.kid)
+            .field("alg", &self.alg)
+            .field("file_name", &self.file_name)
+            .finish_non_exhaustive()
+    }
+}
+
+fn b64(bytes: impl AsRef<[u8]>) -> String {
+    URL_SAFE_NO_PAD.encode(bytes)
+}
+
+impl SigningKey {
+    /// Parses a PKCS#8 PEM file's contents.
+    pub fn from_pem(file_name: &str, text: &[u8], typ: &str) -> Result<Self, KeyError> {
+        let invalid = |why: &str| KeyError::Invalid {
+            file: file_name.to_owned(),
+            why: why.to_owned(),
+        };
+        let pem = pem::parse(text).map_err(|_| invalid("not a PEM file"))?;
+        match pem.tag() {
+            "PRIVATE KEY" => {}
+            "RSA PRIVATE KEY" | "EC PRIVATE KEY" => {
+                return Err(invalid(
+                    "is PKCS#1/SEC1; convert it with `openssl pkcs8 -topk8 -nocrypt -in OLD -out NEW`",
+                ));
+            }
+            _ => {
+                return Err(invalid(
+                    "is not an unencrypted PKCS#8 private key (BEGIN PRIVATE KEY)",
+                ));
+            }
+        }
+        let der = pem.contents();
+        let (alg, pair, params) = if let Ok(pair) = RsaKeyPair::from_pkcs8(der) {
+            let public = RsaPublicKeyComponents::<Vec<u8>>::from(pair.public_key());
+            let params = AlgorithmParameters::RSA(RSAKeyParameters {
+                key_type: RSAKeyType::RSA,
+                n: b64(&public.n),
+                e: b64(&public.e),
+            });
+            (Alg::Rs256, Pair::Rsa(pair), params)
+        } else if let Ok(pair) = EcdsaKeyPair::from_pkcs8(&ECDSA_P256_SHA256_FIXED_SIGNING, der) {
+            let point = pair.public_key().as_ref();
+            let (x, y) = point[1..].split_at(32);
+            let params = AlgorithmParameters::EllipticCurve(EllipticCurveKeyParameters {
+                key_type: EllipticCurveKeyType::EC,
+                curve: EllipticCurve::P256,
+                x: b64(x),
+                y: b64(y),
+            });
+            (Alg::Es256, Pair::Ec(pair), params)
+        } else if let Ok(pair) = Ed25519KeyPair::from_pkcs8_maybe_unchecked(der) {
+            let params = AlgorithmParameters::OctetKeyPair(OctetKeyPairParameters {
+                key_type: OctetKeyPairType::OctetKeyPair,
+                curve: EllipticCurve::Ed25519,
+                x: b64(pair.public_key().as_ref()),
+            });
+            (Alg::EdDsa, Pair::Ed(pair), params)
+        } else {
+            return Err(invalid(
+                "is not an RSA (2048+ bits), P-256 or Ed25519 PKCS#8 key",
+            ));
+        };
+        let mut jwk = Jwk {
+            common: CommonParameters {
+                public_key_use: Some(PublicKeyUse::Signature),
+                key_algorithm: Some(alg.jwk()),
+                ..Default::default()
+            },
+            algorithm: params,
+        };
+        let kid = jwk
+            .thumbprint(ThumbprintHash::SHA256)
+            .map_err(|_| invalid("cannot compute the key's thumbprint"))?;
+        jwk.common.key_id = Some(kid.clone());
+        let decoding =
+            DecodingKey::from_jwk(&jwk).map_err(|_| invalid("cannot derive the public key"))?;
+        let header = serde_json::json!({"alg": alg.name(), "kid": kid, "typ": typ});
+        Ok(Self {
+            kid,
+            alg,
+            file_name: file_name.to_owned(),
+            pair,
+            jwk,
+            decoding,
+            header_b64: b64(header.to_string()),
+        })
+    }
+
+    pub fn jwk(&self) -> &Jwk {
+        &self.jwk
+    }
+
+    pub fn decoding_key(&self) -> &DecodingKey {
+        &self.decoding
+    }
+
+    pub fn header_b64(&self) -> &str {
+        &self.header_b64
+    }
+
+    /// The JWS signature of `message` (for ES256 the fixed-size `r || s` form JWS wants).
+    pub fn sign(&self, message: &[u8]) -> Result<Vec<u8>, KeyError> {
+        let rng = SystemRandom::new();
+        match &self.pair {
+            Pair::Rsa(pair) => {
+                let mut signature = vec![0; pair.public_modulus_len()];
+                pair.sign(&RSA_PKCS1_SHA256, &rng, message, &mut signature)
+                    .map_err(|_| KeyError::Sign)?;
+                Ok(signature)
+            }
+            Pair::Ec(pair) => pair
+                .sign(&rng, message)
+                .map(|s| s.as_ref().to_vec())
+                .map_err(|_| KeyError::Sign),
+            Pair::Ed(pair) => Ok(pair.sign(message).as_ref().to_vec()),
+        }
+    }
+}
+
+/// Every key in the keys folder, and which one signs.
+#[derive(Debug)]
+pub struct KeyRing {
+    keys: Vec<Arc<SigningKey>>,
+    active: usize,
+}
+
+fn pem_files(dir: &Path) -> Result<Vec<PathBuf>, KeyError> {
+    let entries = match fs::read_dir(dir) {
+        Ok(entries) => entries,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
+        Err(e) => return Err(KeyError::Folder(dir.to_owned(), e)),
+    };
+    let mut files: Vec<PathBuf> = entries
+        .filter_map(Result::ok)
+        .map(|entry| entry.path())
+        .filter(|path| path.is_file() && path.extension().is_some_and(|ext| ext == "pem"))
+        .collect();
+    files.sort();
+    Ok(files)
+}
+
+impl KeyRing {
+    /// Whether the folder holds no key file yet (`serve --dev` then generates one).
+    pub fn folder_is_empty(dir: &Path) -> Result<bool, KeyError> {
+        Ok(pem_files(dir)?.is_empty())
+    }
+
+    /// Loads every `*.pem` in `dir`. `active` is a file name (with or without `.pem`) or a
+    /// kid; empty means the only key, else the one whose file name sorts last.
+    pub fn load(dir: &Path, active: &str, typ: &str) -> Result<Self, KeyError> {
+        let mut keys: Vec<Arc<SigningKey>> = Vec::new();
+        for path in pem_files(dir)? {
+            let file_name = path
+                .file_name()
+                .unwrap_or_default()
+                .to_string_lossy()
+                .into_owned();
+            let text = fs::read(&path).map_err(|e| KeyError::Folder(path.clone(), e))?;
+            let key = SigningKey::from_pem(&file_name, &text, typ)?;
+            if !keys.iter().any(|k| k.kid == key.kid) {
+                keys.push(Arc::new(key));
+            }
+        }
+        if keys.is_empty() {
+            return Err(KeyError::Empty(dir.to_owned()));
+        }
+        let active = if active.is_empty() {
+            keys.len() - 1
+        } else {
+            keys.iter()
+                .position(|k| {
+                    k.file_name == active
+                        || k.file_name.strip_suffix(".pem") == Some(active)
+                        || k.kid == active
+                })
+                .ok_or_else(|| {
+                    let names: Vec<&str> = keys.iter().map(|k| k.file_name.as_str()).collect();
+                    KeyError::UnknownActive(active.to_owned(), names.join(", "))
+                })?
+        };
+        Ok(Self { keys, active })
+    }
+
+    pub fn active(&self) -> &Arc<SigningKey> {
+        &self.keys[self.active]
+    }
+
+    pub fn find(&self, kid: &str) -> Option<&Arc<SigningKey>> {
+        self.keys.iter().find(|k| k.kid == kid)
+    }
+
+    pub fn jwks(&self) -> JwkSet {
+        JwkSet {
+            keys: self.keys.iter().map(|k| k.jwk.clone()).collect(),
+        }
+    }
+}
+
+/// Writes a new key to `dir` (created if missing) with mode 0600 and returns its path and
+/// kid. File names start with the UTC time, so the newest key sorts last.
+pub fn generate(dir: &Path, alg: Alg) -> Result<(PathBuf, String), KeyError> {
+    let rng = SystemRandom::new();
+    let der: Vec<u8> = match alg {
+        Alg::Rs256 => RsaKeyPair::generate(KeySize::Rsa2048)
+            .and_then(|pair| pair.as_der())
+            .map(|der| der.as_ref().to_vec()),
+        Alg::Es256 => EcdsaKeyPair::generate_pkcs8(&ECDSA_P256_SHA256_FIXED_SIGNING, &rng)
+            .map(|d| d.as_ref().to_vec()),
+        Alg::EdDsa => Ed25519KeyPair::generate_pkcs8v1(&rng).map(|d| d.as_ref().to_vec()),
+    }
+    .map_err(|_| KeyError::Generate)?;
+    let text = pem::encode(&pem::Pem::new("PRIVATE KEY", der));
+    let key = SigningKey::from_pem("generated", text.as_bytes(), "JWT")?;
+
+    fs::create_dir_all(dir).map_err(|e| KeyError::Write(dir.to_owned(), e))?;
+    let stamp: String = humantime::format_rfc3339_seconds(std::time::SystemTime::now())
+        .to_string()
+        .chars()
+        .filter(|c| c.is_ascii_alphanumeric())
+        .collect();
+    let path = dir.join(format!(
+        "{stamp}-{}-{}.pem",
+        alg.name().to_lowercase(),
+        &key.kid[..8]
+    ));
+    let mut file = fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(0o600)
+        .open(&path)
+        .map_err(|e| KeyError::Write(dir.to_owned(), e))?;
+    file.write_all(text.as_bytes())
+        .map_err(|e| KeyError::Write(dir.to_owned(), e))?;
+    // create_new with a mode is subject to the umask; make 0600 exact.
+    fs::set_permissions(&path, fs::Permissions::from_mode(0o600))
+        .map_err(|e| KeyError::Write(dir.to_owned(), e))?;
+    Ok((path, key.kid))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn generated_keys_of_each_algorithm_load_sign_and_verify() {
+        let dir = tempfile::tempdir().unwrap();
+        for alg in [Alg::Rs256, Alg::Es256, Alg::EdDsa] {
+            let (path, kid) = generate(dir.path(), alg).unwrap();
+            let mode = fs::metadata(&path).unwrap().permissions().mode() & 0o777;
+            assert_eq!(mode, 0o600, "{alg:?}");
+            let text = fs::read(&path).unwrap();
+            let key = SigningKey::from_pem("k.pem", &text, "at+jwt").unwrap();
+            assert_eq!((key.alg, key.kid.as_str()), (alg, kid.as_str()));
+            let message = b"header.claims";
+            let signature = key.sign(message).unwrap();
+            let ok = jsonwebtoken::crypto::verify(
+                &b64(&signature),
+                message,
+                key.decoding_key(),
+                alg.jwt(),
+            )
+            .unwrap();
+            assert!(ok, "{alg:?} signature does not verify");
+        }
+        let ring = KeyRing::load(dir.path(), "", "at+jwt").unwrap();
+        assert_eq!(ring.jwks().keys.len(), 3);
+    }
+
+    #[test]
+    fn non_pkcs8_and_garbage_files_are_refused_by_name() {
+        let err = SigningKey::from_pem(
+            "old.pem",
+            b"-----BEGIN EC PRIVATE KEY-----\nAAAA\n-----END EC PRIVATE KEY-----\n",
+            "JWT",
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(
+            err.starts_with("old.pem:") && err.contains("pkcs8"),
+            "{err}"
+        );
+        assert!(SigningKey::from_pem("x.pem", b"hello", "JWT").is_err());
+    }
+
+    #[test]
+    fn the_active_key_is_chosen_by_name_or_kid_and_defaults_to_the_newest() {
+        let dir = tempfile::tempdir().unwrap();
+        let (first, first_kid) = generate(dir.path(), Alg::Es256).unwrap();
+        std::thread::sleep(std::time::Duration::from_millis(1100));
+        let (_, second_kid) = generate(dir.path(), Alg::EdDsa).unwrap();
+        assert_eq!(
+            KeyRing::load(dir.path(), "", "JWT").unwrap().active().kid,
+            second_kid
+        );
+        assert_eq!(
+            KeyRing::load(dir.path(), &first_kid, "JWT")
+                .unwrap()
+                .active()
+                .kid,
+            first_kid
+        );
+        let name = first
+            .file_name()
+            .unwrap()
+            .to_str()
+            .unwrap()
+            .trim_end_matches(".pem")
+            .to_owned();
+        assert_eq!(
+            KeyRing::load(dir.path(), &name, "JWT")
+                .unwrap()
+                .active()
+                .kid,
+            first_kid
+        );
+        assert!(matches!(
+            KeyRing::load(dir.path(), "nope", "JWT"),
+            Err(KeyError::UnknownActive(..))
+        ));
+    }
+}

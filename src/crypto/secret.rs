@@ -1,0 +1,198 @@
+//! Plain secrets and argon2id.
+//!
+//! A plain secret exists only in the response that created it and in the request that
+//! presents it. [`PlainSecret`] redacts itself in `Debug`; its value is reachable only
+//! through [`PlainSecret::expose`], which marks each place that handles it.
+
+use std::fmt;
+use std::sync::Arc;
+
+use argon2::password_hash::phc::PasswordHash;
+use argon2::password_hash::{PasswordHasher, PasswordVerifier};
+use argon2::{Algorithm, Argon2, Params, Version};
+use rand::RngExt;
+use rand::distr::Alphanumeric;
+use tokio::sync::Semaphore;
+
+use crate::config::Argon2Settings;
+use crate::domain::SecretHash;
+
+/// Random characters in a generated secret, after the prefix: 64 × log2(62) ≈ 381 bits.
+const RANDOM_CHARS: usize = 64;
+
+#[derive(Clone, PartialEq, Eq)]
+pub struct PlainSecret(String);
+
+impl PlainSecret {
+    /// A new secret: `prefix` followed by 64 characters drawn uniformly from `[A-Za-z0-9]`
+    /// by the thread-local CSPRNG.
+    pub fn generate(prefix: &str) -> Self {
+        let random: String = rand::rng()
+            .sample_iter(Alphanumeric)
+            .take(RANDOM_CHARS)
+            .map(char::from)
+            .collect();
+        Self(format!("{prefix}{random}"))
+    }
+
+    pub fn from_presented(text: String) -> Self {
+        Self(text)
+    }
+
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+
+    /// The last four characters, stored so admins can tell secrets apart.
+    pub fn suffix(&self) -> String {
+        let start = self.0.char_indices().rev().nth(3).map_or(0, |(i, _)| i);
+        self.0[start..].to_owned()
+    }
+}
+
+impl fmt::Debug for PlainSecret {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("PlainSecret(<hidden>)")
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum HashError {
+    #[error("argon2 parameters are invalid: {0}")]
+    Params(String),
+    #[error("argon2 hashing failed")]
+    Hash,
+    #[error("the argon2 worker stopped")]
+    Worker,
+}
+
+/// argon2id hashing and verification off the async workers.
+///
+/// A semaphore bounds how many computations run at once (each holds `memory_kib` of RAM
+/// and a CPU core); waiting callers queue on it without occupying a worker thread.
+#[derive(Clone)]
+pub struct Hasher {
+    argon2: Arc<Argon2<'static>>,
+    limiter: Arc<Semaphore>,
+    /// A hash of a random value, verified against when there is no real hash to check, so
+    /// that an unknown client costs the same time as a wrong secret.
+    dummy: Arc<SecretHash>,
+}
+
+impl Hasher {
+    pub fn new(settings: &Argon2Settings) -> Result<Self, HashError> {
+        let params = Params::new(
+            settings.memory_kib,
+            settings.iterations,
+            settings.parallelism,
+            None,
+        )
+        .map_err(|e| HashError::Params(e.to_string()))?;
+        let argon2 = Argon2::new(Algorithm::Argon2id, Version::V0x13, params);
+        let permits = match settings.max_concurrent {
+            0 => std::thread::available_parallelism().map_or(2, |n| n.get()),
+            n => n,
+        };
+        let dummy = hash_blocking(&argon2, PlainSecret::generate("dummy_").expose())?;
+        Ok(Self {
+            argon2: Arc::new(argon2),
+            limiter: Arc::new(Semaphore::new(permits)),
+            dummy: Arc::new(dummy),
+        })
+    }
+
+    pub async fn hash(&self, secret: &PlainSecret) -> Result<SecretHash, HashError> {
+        let _permit = self
+            .limiter
+            .acquire()
+            .await
+            .map_err(|_| HashError::Worker)?;
+        let argon2 = Arc::clone(&self.argon2);
+        let secret = secret.clone();
+        tokio::task::spawn_blocking(move || hash_blocking(&argon2, secret.expose()))
+            .await
+            .map_err(|_| HashError::Worker)?
+    }
+
+    /// Whether `secret` matches `hash`; with no hash, verifies against the dummy hash and
+    /// answers false, taking the same time.
+    pub async fn verify(
+        &self,
+        hash: Option<&SecretHash>,
+        secret: &PlainSecret,
+    ) -> Result<bool, HashError> {
+        let _permit = self
+            .limiter
+            .acquire()
+            .await
+            .map_err(|_| HashError::Worker)?;
+        let argon2 = Arc::clone(&self.argon2);
+        let known = hash.is_some();
+        let hash = hash.cloned().unwrap_or_else(|| (*self.dummy).clone());
+        let secret = secret.clone();
+        let matched = tokio::task::spawn_blocking(move || {
+            PasswordHash::new(hash.as_str())
+                .map(|parsed| {
+                    argon2
+                        .verify_password(secret.expose().as_bytes(), &parsed)
+                        .is_ok()
+                })
+                .unwrap_or(false)
+        })
+        .await
+        .map_err(|_| HashError::Worker)?;
+        Ok(known && matched)
+    }
+}
+
+fn hash_blocking(argon2: &Argon2<'_>, secret: &str) -> Result<SecretHash, HashError> {
+    argon2
+        .hash_password(secret.as_bytes())
+        .map(|phc| SecretHash::new(phc.to_string()))
+        .map_err(|_| HashError::Hash)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn cheap() -> Argon2Settings {
+        Argon2Settings {
+            memory_kib: 1024,
+            iterations: 1,
+            parallelism: 1,
+            max_concurrent: 1,
+        }
+    }
+
+    #[test]
+    fn generated_secrets_have_the_prefix_and_64_alphanumerics() {
+        let secret = PlainSecret::generate("tm_");
+        let random = secret.expose().strip_prefix("tm_").expect("prefix");
+        assert_eq!(random.len(), 64);
+        assert!(random.bytes().all(|b| b.is_ascii_alphanumeric()));
+        assert_ne!(PlainSecret::generate("tm_"), secret);
+        assert_eq!(
+            secret.suffix(),
+            &secret.expose()[secret.expose().len() - 4..]
+        );
+        assert_eq!(format!("{secret:?}"), "PlainSecret(<hidden>)");
+    }
+
+    #[tokio::test]
+    async fn a_hash_verifies_its_secret_only() {
+        let hasher = Hasher::new(&cheap()).unwrap();
+        let secret = PlainSecret::generate("tm_");
+        let hash = hasher.hash(&secret).await.unwrap();
+        assert!(hash.as_str().starts_with("$argon2id$"));
+        assert!(!hash.as_str().contains(secret.expose()));
+        assert!(hasher.verify(Some(&hash), &secret).await.unwrap());
+        assert!(
+            !hasher
+                .verify(Some(&hash), &PlainSecret::generate("tm_"))
+                .await
+                .unwrap()
+        );
+        assert!(!hasher.verify(None, &secret).await.unwrap());
+    }
+}

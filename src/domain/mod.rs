@@ -1,0 +1,18 @@
+//! The model every other module shares: clients, their secrets, and the parsers that turn
+//! untrusted input into values the rest of the server can trust.
+//!
+//! # Layout
+//! - [`ids`]: client, secret and organization identifiers (generated and parsed).
+//! - [`time`]: [`Timestamp`], nanoseconds since the Unix epoch, printed as RFC 3339.
+//! - [`fields`]: one parser per client or secret field; each names what is wrong.
+//! - [`client`]: [`Client`] and [`Secret`], the stored records.
+
+pub mod client;
+pub mod fields;
+pub mod ids;
+pub mod time;
+
+pub use client::{Client, CustomClaim, SdkType, Secret, SecretHash, SecretStatus, Usage};
+pub use fields::{ExpiryBounds, FieldViolation};
+pub use ids::{ClientId, OrganizationId, SecretId};
+pub use time::Timestamp;

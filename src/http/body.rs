@@ -1,0 +1,94 @@
+//! Request bodies and preconditions for the admin faces: JSON objects only, at most the
+//! configured size, and `If-Match` against the `ETag` (`"<version>"`) of a client.
+
+use actix_web::HttpRequest;
+use actix_web::http::header::{self, HeaderValue};
+use actix_web::web::{self, BytesMut};
+use futures_util::StreamExt;
+use serde_json::{Map, Value};
+
+use crate::admin::AdminError;
+use crate::admin::service::IfMatch;
+
+/// Reads the payload, refusing more than `limit` bytes.
+pub async fn read_limited(
+    mut payload: web::Payload,
+    limit: usize,
+) -> Result<Option<BytesMut>, actix_web::error::PayloadError> {
+    let mut body = BytesMut::new();
+    while let Some(chunk) = payload.next().await {
+        let chunk = chunk?;
+        if body.len() + chunk.len() > limit {
+            return Ok(None);
+        }
+        body.extend_from_slice(&chunk);
+    }
+    Ok(Some(body))
+}
+
+/// A JSON object body. An empty body counts as `{}` when `empty_ok` (e.g. creating a
+/// secret, whose body is optional).
+pub async fn json_object(
+    req: &HttpRequest,
+    payload: web::Payload,
+    limit: usize,
+    empty_ok: bool,
+) -> Result<Map<String, Value>, AdminError> {
+    let body = read_limited(payload, limit)
+        .await
+        .map_err(|_| AdminError::field("body", "could not be read"))?
+        .ok_or_else(|| {
+            AdminError::PayloadTooLarge(format!("the request body exceeds {limit} bytes"))
+        })?;
+    if body.is_empty() && empty_ok {
+        return Ok(Map::new());
+    }
+    let content_type = req
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("");
+    let media = content_type.split(';').next().unwrap_or("").trim();
+    if !media.eq_ignore_ascii_case("application/json") {
+        return Err(AdminError::UnsupportedMediaType(
+            "the request body must be JSON with Content-Type: application/json".into(),
+        ));
+    }
+    match serde_json::from_slice::<Value>(&body) {
+        Ok(Value::Object(object)) => Ok(object),
+        Ok(_) => Err(AdminError::field("body", "must be a JSON object")),
+        Err(e) => Err(AdminError::field("body", format!("is not valid JSON: {e}"))),
+    }
+}
+
+/// The `ETag` of a client at `version`.
+pub fn etag(version: u64) -> (header::HeaderName, HeaderValue) {
+    let value = HeaderValue::from_str(&format!("\"{version}\""))
+        .expect("digits and quotes are a valid header");
+    (header::ETAG, value)
+}
+
+/// The `If-Match` precondition, if any. Weak tags never match (RFC 9110 §13.1.1).
+pub fn if_match(req: &HttpRequest) -> Result<Option<IfMatch>, AdminError> {
+    let Some(value) = req.headers().get(header::IF_MATCH) else {
+        return Ok(None);
+    };
+    let text = value
+        .to_str()
+        .map_err(|_| AdminError::field("If-Match", "must be ASCII"))?
+        .trim();
+    if text == "*" {
+        return Ok(Some(IfMatch::Any));
+    }
+    let versions = text
+        .split(',')
+        .map(str::trim)
+        .filter_map(|tag| {
+            tag.strip_prefix('"')?
+                .strip_suffix('"')?
+                .parse::<u64>()
+                .ok()
+        })
+        .collect();
+    Ok(Some(IfMatch::Versions(versions)))
+}

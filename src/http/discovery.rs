@@ -1,0 +1,55 @@
+//! Published keys and metadata: the JWKS (at two paths) and the RFC 8414 / OIDC documents.
+
+use actix_web::http::header;
+use actix_web::{HttpResponse, web};
+use serde_json::{Value, json};
+
+use crate::state::AppState;
+
+pub async fn jwks(state: web::Data<AppState>) -> HttpResponse {
+    HttpResponse::Ok()
+        .insert_header((
+            header::CACHE_CONTROL,
+            format!("public, max-age={}", state.settings.keys.jwks_max_age),
+        ))
+        .json(state.keys.jwks())
+}
+
+fn metadata(state: &AppState) -> Value {
+    let issuer = state.issuer.trim_end_matches('/');
+    json!({
+        "issuer": state.issuer,
+        "token_endpoint": format!("{issuer}/oauth/token"),
+        "jwks_uri": format!("{issuer}/.well-known/jwks.json"),
+        "grant_types_supported": ["client_credentials"],
+        "token_endpoint_auth_methods_supported": ["client_secret_basic", "client_secret_post"],
+        "response_types_supported": ["token"],
+    })
+}
+
+/// RFC 8414 authorization server metadata.
+pub async fn oauth_metadata(state: web::Data<AppState>) -> HttpResponse {
+    HttpResponse::Ok().json(metadata(&state))
+}
+
+/// The same document plus the OIDC fields discovery clients insist on.
+pub async fn openid_configuration(state: web::Data<AppState>) -> HttpResponse {
+    let mut doc = metadata(&state);
+    doc["subject_types_supported"] = json!(["public"]);
+    doc["id_token_signing_alg_values_supported"] = json!([state.keys.active().alg.name()]);
+    doc["claims_supported"] = json!([
+        "iss",
+        "sub",
+        "aud",
+        "exp",
+        "nbf",
+        "iat",
+        "jti",
+        "client_id",
+        "scope",
+        "scopes",
+        "oid",
+        "environments"
+    ]);
+    HttpResponse::Ok().json(doc)
+}

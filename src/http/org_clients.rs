@@ -1,0 +1,172 @@
+//! The organization face (contract §1a): `/api/v1/organizations/{organization_id}/clients`.
+
+use std::collections::HashMap;
+
+use actix_web::{HttpRequest, HttpResponse, web};
+use serde_json::json;
+
+use super::body::{etag, if_match, json_object};
+use crate::admin::changes::SecretChanges;
+use crate::admin::org::{client_view, parse_client, secret_view};
+use crate::admin::service::{self, Within};
+use crate::admin::{Admin, AdminError, paging};
+use crate::domain::{OrganizationId, Usage};
+use crate::state::AppState;
+
+type Query = web::Query<HashMap<String, String>>;
+
+/// The path's organization, after checking the admin may act there.
+fn organization(admin: &Admin, raw: &str) -> Result<OrganizationId, AdminError> {
+    let org = OrganizationId::parse(raw)
+        .ok_or_else(|| AdminError::field("organization_id", "must match [A-Za-z0-9_-]{1,64}"))?;
+    admin.require_organization(&org)?;
+    Ok(org)
+}
+
+pub async fn create(
+    admin: Admin,
+    path: web::Path<String>,
+    req: HttpRequest,
+    payload: web::Payload,
+    state: web::Data<AppState>,
+) -> Result<HttpResponse, AdminError> {
+    let org = organization(&admin, &path)?;
+    let body = json_object(&req, payload, state.settings.server.admin_body_limit, false).await?;
+    let changes = parse_client(&body, true, state.settings.expiry_bounds())?;
+    let (client, issued) = service::create_client(
+        &state,
+        &admin,
+        Some(org),
+        changes,
+        Some(SecretChanges::default()),
+    )
+    .await?;
+    let plain = issued.map(|i| i.plain);
+    Ok(HttpResponse::Created()
+        .insert_header(etag(client.version))
+        .json(json!({
+            "client": client_view(&client, &Usage::default()),
+            "plain_secret": plain.as_ref().map(|p| p.expose()),
+        })))
+}
+
+pub async fn list(
+    admin: Admin,
+    path: web::Path<String>,
+    query: Query,
+    state: web::Data<AppState>,
+) -> Result<HttpResponse, AdminError> {
+    let org = organization(&admin, &path)?;
+    let size = paging::page_size(query.get("page_size").map(String::as_str), "page_size")?;
+    let after = paging::decode(
+        query.get("page_token").map_or("", String::as_str),
+        "page_token",
+    )?;
+    let list = service::list_clients(&state, Some(&org), size, after).await?;
+    let clients: Vec<_> = list
+        .clients
+        .iter()
+        .map(|(c, u)| client_view(c, u))
+        .collect();
+    Ok(HttpResponse::Ok().json(json!({
+        "clients": clients,
+        "next_page_token": list.next.as_ref().map(paging::encode).unwrap_or_default(),
+        "prev_page_token": "",
+        "total_size": list.total,
+    })))
+}
+
+pub async fn get(
+    admin: Admin,
+    path: web::Path<(String, String)>,
+    state: web::Data<AppState>,
+) -> Result<HttpResponse, AdminError> {
+    let (org, id) = path.into_inner();
+    let within = Within::Organization(organization(&admin, &org)?);
+    let (client, usage) = service::get_client(&state, &within, &id).await?;
+    Ok(HttpResponse::Ok()
+        .insert_header(etag(client.version))
+        .json(json!({"client": client_view(&client, &usage)})))
+}
+
+pub async fn update(
+    admin: Admin,
+    path: web::Path<(String, String)>,
+    req: HttpRequest,
+    payload: web::Payload,
+    state: web::Data<AppState>,
+) -> Result<HttpResponse, AdminError> {
+    let (org, id) = path.into_inner();
+    let within = Within::Organization(organization(&admin, &org)?);
+    let condition = if_match(&req)?;
+    let body = json_object(&req, payload, state.settings.server.admin_body_limit, false).await?;
+    let changes = parse_client(&body, false, state.settings.expiry_bounds())?;
+    let client =
+        service::update_client(&state, &admin, &within, &id, condition.as_ref(), changes).await?;
+    let usage = state.store.usage(&client.client_id).await?;
+    Ok(HttpResponse::Ok()
+        .insert_header(etag(client.version))
+        .json(json!({"client": client_view(&client, &usage)})))
+}
+
+pub async fn delete(
+    admin: Admin,
+    path: web::Path<(String, String)>,
+    req: HttpRequest,
+    state: web::Data<AppState>,
+) -> Result<HttpResponse, AdminError> {
+    let (org, id) = path.into_inner();
+    let within = Within::Organization(organization(&admin, &org)?);
+    service::delete_client(&state, &within, &id, if_match(&req)?.as_ref()).await?;
+    Ok(HttpResponse::Ok().json(json!({})))
+}
+
+pub async fn add_secret(
+    admin: Admin,
+    path: web::Path<(String, String)>,
+    req: HttpRequest,
+    payload: web::Payload,
+    state: web::Data<AppState>,
+) -> Result<HttpResponse, AdminError> {
+    let (org, id) = path.into_inner();
+    let within = Within::Organization(organization(&admin, &org)?);
+    // The body is empty by contract; anything sent must still be a JSON object.
+    let body = json_object(&req, payload, state.settings.server.admin_body_limit, true).await?;
+    if let Some(field) = body.keys().next() {
+        return Err(AdminError::field(
+            field,
+            "is not a known field; this request takes no body",
+        ));
+    }
+    let (client, issued) =
+        service::add_secret(&state, &admin, &within, &id, SecretChanges::default()).await?;
+    let secret = client
+        .secret(&issued.secret_id)
+        .ok_or(AdminError::Internal)?;
+    Ok(HttpResponse::Created()
+        .insert_header(etag(client.version))
+        .json(json!({
+            "plain_secret": issued.plain.expose(),
+            "secret": secret_view(secret, &Usage::default()),
+        })))
+}
+
+pub async fn delete_secret(
+    admin: Admin,
+    path: web::Path<(String, String, String)>,
+    req: HttpRequest,
+    state: web::Data<AppState>,
+) -> Result<HttpResponse, AdminError> {
+    let (org, id, secret_id) = path.into_inner();
+    let within = Within::Organization(organization(&admin, &org)?);
+    service::delete_secret(
+        &state,
+        &admin,
+        &within,
+        &id,
+        &secret_id,
+        if_match(&req)?.as_ref(),
+    )
+    .await?;
+    Ok(HttpResponse::Ok().json(json!({})))
+}

@@ -1,0 +1,33 @@
+//! `POST /oauth/token`. The body is never logged: it carries the client secret.
+
+use actix_web::http::header;
+use actix_web::{HttpRequest, HttpResponse, web};
+
+use super::body::read_limited;
+use crate::oauth::{self, OAuthError, TokenRequest};
+use crate::state::AppState;
+
+pub async fn token(
+    req: HttpRequest,
+    payload: web::Payload,
+    state: web::Data<AppState>,
+) -> Result<HttpResponse, OAuthError> {
+    let limit = state.settings.server.token_body_limit;
+    let body = read_limited(payload, limit)
+        .await
+        .map_err(|_| OAuthError::InvalidRequest("the request body could not be read".into()))?
+        .ok_or_else(|| {
+            OAuthError::BodyTooLarge(format!("the request body exceeds {limit} bytes"))
+        })?;
+    let text = |name| req.headers().get(name).and_then(|v| v.to_str().ok());
+    let request = TokenRequest::parse(
+        text(header::CONTENT_TYPE),
+        text(header::AUTHORIZATION),
+        &body,
+    )?;
+    let response = oauth::issue(&state, request).await?;
+    Ok(HttpResponse::Ok()
+        .insert_header((header::CACHE_CONTROL, "no-store"))
+        .insert_header((header::PRAGMA, "no-cache"))
+        .json(response))
+}

@@ -1,0 +1,32 @@
+//! tokenmint: an OAuth 2.0 authorization server for machine-to-machine access.
+//!
+//! Admins manage clients and their secrets over HTTP (two API faces over one model);
+//! services exchange a client id and secret for a signed JWT (client-credentials grant);
+//! resource servers verify the JWT with the published keys. State lives in Redis.
+//!
+//! # Layout
+//! - [`config`]: typed settings (defaults → `TOKENMINT_CONFIG` file → env).
+//! - [`startup`]: binds the listener, builds the state, registers every route.
+//! - [`state`]: the per-process state handlers share.
+//! - [`telemetry`]: tracing setup.
+//! - [`commands`]: what `serve`, `bootstrap-admin` and `keys generate` do.
+//! - [`domain`]: clients, secrets, ids, timestamps, and the parsers of every field.
+//! - [`store`]: the only module that speaks Redis (plus the in-memory dev store).
+//! - [`crypto`]: plain secrets, argon2id behind a limiter, signing keys, JWTs.
+//! - [`oauth`]: the token endpoint's logic and RFC 6749 errors.
+//! - [`admin`]: admin authentication, the shared admin operations, each face's JSON.
+//! - [`http`]: thin actix handlers.
+
+#![forbid(unsafe_code)]
+
+pub mod admin;
+pub mod commands;
+pub mod config;
+pub mod crypto;
+pub mod domain;
+pub mod http;
+pub mod oauth;
+pub mod startup;
+pub mod state;
+pub mod store;
+pub mod telemetry;

@@ -1,0 +1,84 @@
+//! The `tokenmint` binary: parse the command line, load settings, start logging, run.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+use tokenmint::crypto::Alg;
+use tokenmint::{commands, config, telemetry};
+
+/// OAuth 2.0 client-credentials server: clients and secrets managed over HTTP, signed
+/// JWT access tokens, state in Redis.
+///
+/// Settings come from config/default.toml, then the TOML file named by TOKENMINT_CONFIG,
+/// then TOKENMINT_<SECTION>__<KEY> environment variables.
+#[derive(Parser)]
+#[command(name = "tokenmint", version)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run the server.
+    Serve {
+        /// Development mode, NOT for production: in-memory store unless a Redis URL is set
+        /// explicitly, a signing key generated when the keys folder is empty, and an admin
+        /// client printed at start.
+        #[arg(long)]
+        dev: bool,
+    },
+    /// Create an environment-level admin client in the configured Redis and print its
+    /// id and secret (shown this once).
+    BootstrapAdmin {
+        /// The admin client's name.
+        #[arg(long, default_value = "admin")]
+        name: String,
+    },
+    /// Manage signing keys.
+    Keys {
+        #[command(subcommand)]
+        command: KeysCommand,
+    },
+}
+
+#[derive(Subcommand)]
+enum KeysCommand {
+    /// Write a new PKCS#8 PEM signing key (mode 0600) and print its path and kid.
+    Generate {
+        /// Signing algorithm: RS256 (RSA 2048), ES256 (P-256) or EdDSA (Ed25519).
+        #[arg(long, value_enum)]
+        alg: Alg,
+        /// Folder to write to (default: keys.dir from the settings).
+        #[arg(long)]
+        dir: Option<PathBuf>,
+    },
+}
+
+#[actix_web::main]
+async fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let loaded = match config::load() {
+        Ok(loaded) => loaded,
+        Err(e) => {
+            eprintln!("tokenmint: configuration error: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    telemetry::init(&loaded.settings.log);
+    let result = match cli.command {
+        Command::Serve { dev } => commands::serve(loaded, dev).await,
+        Command::BootstrapAdmin { name } => commands::bootstrap(loaded.settings, &name).await,
+        Command::Keys {
+            command: KeysCommand::Generate { alg, dir },
+        } => commands::generate_key(&dir.unwrap_or(loaded.settings.keys.dir), alg),
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("tokenmint: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}

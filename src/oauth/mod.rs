@@ -1,0 +1,217 @@
+//! The token endpoint's logic: authenticate the client, decide what the token grants,
+//! mint it (contract §3).
+//!
+//! # Layout
+//! - [`request`]: parsing the HTTP request into a [`TokenRequest`].
+//! - [`error`]: RFC 6749 errors, [`OAuthError`].
+//! - [`usage`]: throttled, off-path recording of `last_used_time`.
+
+pub mod error;
+pub mod request;
+pub mod usage;
+
+use rand::RngExt;
+use serde::Serialize;
+use serde_json::{Map, Value, json};
+
+use crate::crypto::jwt;
+use crate::domain::{Client, ClientId, Secret, Timestamp};
+use crate::state::AppState;
+pub use error::OAuthError;
+pub use request::TokenRequest;
+
+#[derive(Debug, Serialize)]
+pub struct TokenResponse {
+    pub access_token: String,
+    pub token_type: &'static str,
+    pub expires_in: u32,
+    pub scope: String,
+}
+
+/// Issues an access token for a client-credentials request.
+#[tracing::instrument(skip_all, fields(client_id = %request.credentials.client_id))]
+pub async fn issue(state: &AppState, request: TokenRequest) -> Result<TokenResponse, OAuthError> {
+    if request.grant_type != "client_credentials" {
+        return Err(OAuthError::UnsupportedGrantType(format!(
+            "grant_type {:?} is not supported; use client_credentials",
+            request.grant_type
+        )));
+    }
+    let (client, secret) = authenticate(state, &request).await?;
+    let scopes = granted_scopes(&client, request.scope.as_deref())?;
+    let audience = granted_audience(&client, &request.targets)?;
+    let environments = granted_environments(&secret, request.environment.as_deref())?;
+
+    let now = Timestamp::now().as_secs();
+    let mut claims = Map::new();
+    claims.insert("iss".into(), json!(state.issuer));
+    claims.insert("sub".into(), json!(client.client_id));
+    claims.insert("client_id".into(), json!(client.client_id));
+    match audience.as_slice() {
+        [] => {}
+        [one] => {
+            claims.insert("aud".into(), json!(one));
+        }
+        many => {
+            claims.insert("aud".into(), json!(many));
+        }
+    }
+    claims.insert("iat".into(), json!(now));
+    claims.insert("nbf".into(), json!(now));
+    claims.insert("exp".into(), json!(now + u64::from(client.expiry)));
+    claims.insert("jti".into(), json!(token_id()));
+    let scope = scopes.join(" ");
+    claims.insert("scope".into(), json!(scope));
+    claims.insert("scopes".into(), json!(scopes));
+    if let Some(org) = &client.organization_id {
+        claims.insert("oid".into(), json!(org));
+    }
+    if let Some(environments) = environments {
+        claims.insert("environments".into(), json!(environments));
+    }
+    for claim in &client.custom_claims {
+        claims.insert(claim.key.clone(), Value::String(claim.value.clone()));
+    }
+
+    let access_token = jwt::mint(state.keys.active(), &claims).map_err(|e| {
+        tracing::error!(error = %e, "signing a token failed");
+        OAuthError::ServerError
+    })?;
+    state.usage.record(&client.client_id, &secret.id);
+    Ok(TokenResponse {
+        access_token,
+        token_type: "Bearer",
+        expires_in: client.expiry,
+        scope,
+    })
+}
+
+/// `tkn_` + 128 random bits, hex.
+fn token_id() -> String {
+    let bits: u128 = rand::rng().random();
+    format!("tkn_{bits:032x}")
+}
+
+/// Finds the client and the secret that matches, running argon2 exactly once whatever
+/// the outcome (against a dummy hash when there is nothing to verify against), so that
+/// failures take the same time and all answer the same `invalid_client`.
+async fn authenticate(
+    state: &AppState,
+    request: &TokenRequest,
+) -> Result<(Client, Secret), OAuthError> {
+    let credentials = &request.credentials;
+    let failed = OAuthError::InvalidClient {
+        basic: credentials.basic,
+    };
+    let client = match ClientId::parse(&credentials.client_id) {
+        Some(id) => state.store.get_client(&id).await.map_err(|e| {
+            tracing::warn!(error = %e, "store unavailable at the token endpoint");
+            OAuthError::TemporarilyUnavailable(
+                "the token service is temporarily unavailable; retry shortly".into(),
+            )
+        })?,
+        None => None,
+    };
+    // The stored suffix narrows the candidates to (almost always) one secret.
+    let suffix = credentials.secret.suffix();
+    let candidate = client
+        .as_ref()
+        .and_then(|c| c.secrets.iter().find(|s| s.secret_suffix == suffix));
+    let verify = |hash| async move {
+        state
+            .hasher
+            .verify(hash, &credentials.secret)
+            .await
+            .map_err(|e| {
+                tracing::error!(error = %e, "argon2 verification failed to run");
+                OAuthError::ServerError
+            })
+    };
+    let mut matched = None;
+    if let (Some(client), Some(first)) = (&client, candidate) {
+        if verify(Some(&first.hash)).await? {
+            matched = Some(first.clone());
+        } else {
+            // Another secret of this client may share the suffix (rare); check those too.
+            for other in client
+                .secrets
+                .iter()
+                .filter(|s| s.secret_suffix == suffix && s.id != first.id)
+            {
+                if verify(Some(&other.hash)).await? {
+                    matched = Some(other.clone());
+                    break;
+                }
+            }
+        }
+    } else {
+        verify(None).await?;
+    }
+    match (client, matched) {
+        (Some(client), Some(secret)) if secret.is_usable(Timestamp::now()) => Ok((client, secret)),
+        _ => Err(failed),
+    }
+}
+
+/// The requested scopes, each one the client's; none requested → all of them.
+fn granted_scopes(client: &Client, requested: Option<&str>) -> Result<Vec<String>, OAuthError> {
+    let requested: Vec<&str> = requested
+        .unwrap_or("")
+        .split(' ')
+        .filter(|s| !s.is_empty())
+        .collect();
+    if requested.is_empty() {
+        return Ok(client.scopes.clone());
+    }
+    let mut granted: Vec<String> = Vec::with_capacity(requested.len());
+    for scope in requested {
+        if !client.scopes.iter().any(|s| s == scope) {
+            return Err(OAuthError::InvalidScope(format!(
+                "scope {scope:?} is not granted to this client"
+            )));
+        }
+        if !granted.iter().any(|g| g == scope) {
+            granted.push(scope.to_owned());
+        }
+    }
+    Ok(granted)
+}
+
+/// The requested audiences/resources, each one of the client's; none → all of them.
+fn granted_audience(client: &Client, requested: &[String]) -> Result<Vec<String>, OAuthError> {
+    if requested.is_empty() {
+        return Ok(client.audience.clone());
+    }
+    let mut granted: Vec<String> = Vec::with_capacity(requested.len());
+    for target in requested {
+        if !client.audience.contains(target) {
+            return Err(OAuthError::InvalidTarget(format!(
+                "{target:?} is not an audience of this client"
+            )));
+        }
+        if !granted.contains(target) {
+            granted.push(target.clone());
+        }
+    }
+    Ok(granted)
+}
+
+/// The `environments` claim: the requested environment if the secret allows it, all of a
+/// restricted secret's environments if none was requested, nothing for an open secret.
+fn granted_environments(
+    secret: &Secret,
+    requested: Option<&str>,
+) -> Result<Option<Vec<String>>, OAuthError> {
+    match requested {
+        Some(env)
+            if secret.environments.is_empty() || secret.environments.iter().any(|e| e == env) =>
+        {
+            Ok(Some(vec![env.to_owned()]))
+        }
+        Some(env) => Err(OAuthError::InvalidRequest(format!(
+            "environment {env:?} is not enabled for this credential"
+        ))),
+        None if secret.environments.is_empty() => Ok(None),
+        None => Ok(Some(secret.environments.clone())),
+    }
+}

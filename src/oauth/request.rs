@@ -1,0 +1,344 @@
+//! Parsing a token request (RFC 6749 §4.4, §2.3.1) from its headers and body.
+//!
+//! The body is `application/x-www-form-urlencoded` or `application/json` with the same
+//! keys. A parameter may appear once, except `audience` and `resource`, which may repeat.
+//! A parameter without a value counts as absent (RFC 6749 §3.1).
+
+use std::collections::HashMap;
+
+use base64::Engine;
+use base64::engine::general_purpose::STANDARD;
+use serde_json::Value;
+
+use super::error::OAuthError;
+use crate::crypto::PlainSecret;
+
+/// Who the caller claims to be, and the secret that should prove it.
+#[derive(Debug)]
+pub struct Credentials {
+    pub client_id: String,
+    pub secret: PlainSecret,
+    /// Presented with HTTP Basic (`client_secret_basic`) rather than in the body.
+    pub basic: bool,
+}
+
+#[derive(Debug)]
+pub struct TokenRequest {
+    pub grant_type: String,
+    pub credentials: Credentials,
+    pub scope: Option<String>,
+    /// `audience` values (space-delimited or repeated) and RFC 8707 `resource` values.
+    pub targets: Vec<String>,
+    pub environment: Option<String>,
+}
+
+const REPEATABLE: &[&str] = &["audience", "resource"];
+const KNOWN: &[&str] = &[
+    "grant_type",
+    "client_id",
+    "client_secret",
+    "scope",
+    "audience",
+    "resource",
+    "environment",
+];
+
+fn invalid(why: impl Into<String>) -> OAuthError {
+    OAuthError::InvalidRequest(why.into())
+}
+
+/// `application/x-www-form-urlencoded` body into (name, value) pairs.
+fn form_pairs(body: &[u8]) -> Result<Vec<(String, String)>, OAuthError> {
+    // Reject bytes that are not valid UTF-8 once percent-decoded, rather than guessing.
+    let mut pairs = Vec::new();
+    for (name, value) in form_urlencoded::parse(body) {
+        if name.contains('\u{FFFD}') || value.contains('\u{FFFD}') {
+            return Err(invalid("the body is not valid UTF-8 once percent-decoded"));
+        }
+        pairs.push((name.into_owned(), value.into_owned()));
+    }
+    Ok(pairs)
+}
+
+/// JSON object body into (name, value) pairs; arrays are allowed for repeatable keys.
+fn json_pairs(body: &[u8]) -> Result<Vec<(String, String)>, OAuthError> {
+    let value: Value =
+        serde_json::from_slice(body).map_err(|_| invalid("the body is not valid JSON"))?;
+    let Value::Object(object) = value else {
+        return Err(invalid("the JSON body must be an object"));
+    };
+    let mut pairs = Vec::new();
+    for (name, value) in object {
+        match value {
+            Value::String(s) => pairs.push((name, s)),
+            Value::Null => {}
+            Value::Array(items) if REPEATABLE.contains(&name.as_str()) => {
+                for item in items {
+                    let Value::String(s) = item else {
+                        return Err(invalid(format!(
+                            "{name} must be a string or an array of strings"
+                        )));
+                    };
+                    pairs.push((name.clone(), s));
+                }
+            }
+            _ => return Err(invalid(format!("{name} must be a string"))),
+        }
+    }
+    Ok(pairs)
+}
+
+/// `Authorization: Basic base64(urlencode(id) ":" urlencode(secret))`, or `None` when the
+/// header is absent or of another scheme (a stale `Bearer` token is ignored here).
+fn basic_credentials(authorization: Option<&str>) -> Result<Option<(String, String)>, OAuthError> {
+    let Some(value) = authorization else {
+        return Ok(None);
+    };
+    let Some((scheme, encoded)) = value.trim().split_once(' ') else {
+        return Ok(None);
+    };
+    if !scheme.eq_ignore_ascii_case("basic") {
+        return Ok(None);
+    }
+    let bad = || OAuthError::InvalidClient { basic: true };
+    let decoded = STANDARD.decode(encoded.trim()).map_err(|_| bad())?;
+    let text = String::from_utf8(decoded).map_err(|_| bad())?;
+    let (id, secret) = text.split_once(':').ok_or_else(bad)?;
+    let unescape = |part: &str| -> Result<String, OAuthError> {
+        // form-urlencoded decoding: `+` is a space, `%XX` a byte.
+        let pairs: Vec<(String, String)> = form_urlencoded::parse(format!("v={part}").as_bytes())
+            .map(|(n, v)| (n.into_owned(), v.into_owned()))
+            .collect();
+        match pairs.as_slice() {
+            [(_, v)] if !v.contains('\u{FFFD}') && !part.contains('&') => Ok(v.clone()),
+            _ => Err(bad()),
+        }
+    };
+    Ok(Some((unescape(id)?, unescape(secret)?)))
+}
+
+/// Whether the media type (parameters ignored) is `expected`.
+fn is_media_type(content_type: &str, expected: &str) -> bool {
+    content_type
+        .split(';')
+        .next()
+        .is_some_and(|t| t.trim().eq_ignore_ascii_case(expected))
+}
+
+impl TokenRequest {
+    pub fn parse(
+        content_type: Option<&str>,
+        authorization: Option<&str>,
+        body: &[u8],
+    ) -> Result<Self, OAuthError> {
+        let content_type = content_type.unwrap_or("");
+        let pairs = if is_media_type(content_type, "application/x-www-form-urlencoded") {
+            form_pairs(body)?
+        } else if is_media_type(content_type, "application/json") {
+            json_pairs(body)?
+        } else {
+            return Err(invalid(
+                "Content-Type must be application/x-www-form-urlencoded or application/json",
+            ));
+        };
+
+        let mut single: HashMap<&str, String> = HashMap::new();
+        let mut targets = Vec::new();
+        for (name, value) in &pairs {
+            let Some(known) = KNOWN.iter().find(|k| **k == name) else {
+                continue; // RFC 6749 §3.2: unrecognised parameters are ignored.
+            };
+            if REPEATABLE.contains(known) {
+                targets.extend(
+                    value
+                        .split(' ')
+                        .filter(|v| !v.is_empty())
+                        .map(str::to_owned),
+                );
+            } else if value.is_empty() {
+                continue;
+            } else if single.insert(known, value.clone()).is_some() {
+                return Err(invalid(format!("parameter {known} is repeated")));
+            }
+        }
+
+        let basic = basic_credentials(authorization)?;
+        let body_id = single.remove("client_id");
+        let body_secret = single.remove("client_secret");
+        let credentials = match (basic, body_id, body_secret) {
+            (Some(_), Some(_), _) | (Some(_), _, Some(_)) => {
+                return Err(invalid(
+                    "send client credentials either with HTTP Basic or in the body, not both",
+                ));
+            }
+            (Some((client_id, secret)), None, None) => Credentials {
+                client_id,
+                secret: PlainSecret::from_presented(secret),
+                basic: true,
+            },
+            (None, Some(client_id), Some(secret)) => Credentials {
+                client_id,
+                secret: PlainSecret::from_presented(secret),
+                basic: false,
+            },
+            (None, _, _) => return Err(OAuthError::InvalidClient { basic: false }),
+        };
+        let grant_type = single
+            .remove("grant_type")
+            .ok_or_else(|| invalid("grant_type is required"))?;
+        Ok(Self {
+            grant_type,
+            credentials,
+            scope: single.remove("scope"),
+            targets,
+            environment: single.remove("environment"),
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const FORM: Option<&str> = Some("application/x-www-form-urlencoded");
+
+    fn basic(id: &str, secret: &str) -> String {
+        format!("Basic {}", STANDARD.encode(format!("{id}:{secret}")))
+    }
+
+    #[test]
+    fn body_credentials_and_repeated_targets_parse() {
+        let body = b"grant_type=client_credentials&client_id=m2m_1&client_secret=s%2B1&audience=a+b&resource=c&audience=d";
+        let request = TokenRequest::parse(FORM, None, body).unwrap();
+        assert_eq!(request.credentials.client_id, "m2m_1");
+        assert_eq!(request.credentials.secret.expose(), "s+1");
+        assert!(!request.credentials.basic);
+        assert_eq!(request.targets, ["a", "b", "c", "d"]);
+    }
+
+    #[test]
+    fn basic_credentials_are_form_decoded_and_other_schemes_ignored() {
+        let auth = basic("m2m%5F1", "a%3Ab+c");
+        let request =
+            TokenRequest::parse(FORM, Some(&auth), b"grant_type=client_credentials").unwrap();
+        assert_eq!(
+            (
+                request.credentials.client_id.as_str(),
+                request.credentials.secret.expose()
+            ),
+            ("m2m_1", "a:b c")
+        );
+        assert!(request.credentials.basic);
+        let body = b"grant_type=client_credentials&client_id=x&client_secret=y";
+        assert!(TokenRequest::parse(FORM, Some("Bearer stale.token"), body).is_ok());
+    }
+
+    #[test]
+    fn json_bodies_take_the_same_keys() {
+        let body = br#"{"grant_type":"client_credentials","client_id":"x","client_secret":"y","audience":["a","b"]}"#;
+        let request =
+            TokenRequest::parse(Some("application/json; charset=utf-8"), None, body).unwrap();
+        assert_eq!(request.targets, ["a", "b"]);
+    }
+
+    #[test]
+    fn malformed_requests_are_refused_with_the_right_error() {
+        let both = basic("x", "y");
+        type Case<'a> = (&'a str, Option<&'a str>, Option<&'a str>, &'a [u8], &'a str);
+        let cases: Vec<Case> = vec![
+            (
+                "both auth methods",
+                FORM,
+                Some(&both),
+                b"grant_type=client_credentials&client_id=x",
+                "invalid_request",
+            ),
+            (
+                "repeated scope",
+                FORM,
+                None,
+                b"grant_type=client_credentials&client_id=x&client_secret=y&scope=a&scope=b",
+                "invalid_request",
+            ),
+            (
+                "no grant_type",
+                FORM,
+                None,
+                b"client_id=x&client_secret=y",
+                "invalid_request",
+            ),
+            (
+                "no credentials",
+                FORM,
+                None,
+                b"grant_type=client_credentials",
+                "invalid_client",
+            ),
+            (
+                "id without secret",
+                FORM,
+                None,
+                b"grant_type=client_credentials&client_id=x",
+                "invalid_client",
+            ),
+            (
+                "bad basic base64",
+                FORM,
+                Some("Basic !!!"),
+                b"grant_type=client_credentials",
+                "invalid_client",
+            ),
+            (
+                "basic without colon",
+                FORM,
+                Some("Basic eHl6"),
+                b"grant_type=client_credentials",
+                "invalid_client",
+            ),
+            (
+                "wrong content type",
+                Some("text/plain"),
+                None,
+                b"grant_type=client_credentials",
+                "invalid_request",
+            ),
+            (
+                "no content type",
+                None,
+                None,
+                b"grant_type=client_credentials",
+                "invalid_request",
+            ),
+            (
+                "invalid utf-8",
+                FORM,
+                None,
+                b"grant_type=client_credentials&client_id=%FF&client_secret=y",
+                "invalid_request",
+            ),
+            (
+                "json not object",
+                Some("application/json"),
+                None,
+                b"[1]",
+                "invalid_request",
+            ),
+            (
+                "json number",
+                Some("application/json"),
+                None,
+                br#"{"grant_type":5}"#,
+                "invalid_request",
+            ),
+        ];
+        for (case, content_type, auth, body, code) in cases {
+            let err = TokenRequest::parse(content_type, auth, body).expect_err(case);
+            let got = match err {
+                OAuthError::InvalidRequest(_) => "invalid_request",
+                OAuthError::InvalidClient { .. } => "invalid_client",
+                _ => "other",
+            };
+            assert_eq!(got, code, "case: {case}");
+        }
+    }
+}

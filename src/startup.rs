@@ -1,0 +1,160 @@
+//! Builds the server from settings and a store: binds the listener first (port 0 in
+//! tests), loads keys, and registers every route in one place ([`routes`]).
+
+use std::net::{SocketAddr, TcpListener};
+use std::time::Duration;
+
+use actix_web::dev::{Server, ServerHandle};
+use actix_web::middleware::DefaultHeaders;
+use actix_web::{App, HttpResponse, HttpServer, web};
+use tracing_actix_web::TracingLogger;
+
+use crate::admin::AdminError;
+use crate::config::Settings;
+use crate::crypto::keys::KeyError;
+use crate::crypto::secret::HashError;
+use crate::crypto::{Hasher, KeyRing};
+use crate::http::{discovery, health, org_clients, token};
+use crate::oauth::usage::UsageRecorder;
+use crate::state::AppState;
+use crate::store::Store;
+
+#[derive(Debug, thiserror::Error)]
+pub enum StartError {
+    #[error("cannot listen on {0}: {1}")]
+    Bind(String, std::io::Error),
+    #[error(transparent)]
+    Keys(#[from] KeyError),
+    #[error(transparent)]
+    Hash(#[from] HashError),
+}
+
+pub struct Application {
+    server: Server,
+    addr: SocketAddr,
+    issuer: String,
+}
+
+impl Application {
+    pub fn build(settings: Settings, store: Store) -> Result<Self, StartError> {
+        let bind = settings.server.bind.clone();
+        let listener = TcpListener::bind(&bind).map_err(|e| StartError::Bind(bind.clone(), e))?;
+        let addr = listener
+            .local_addr()
+            .map_err(|e| StartError::Bind(bind.clone(), e))?;
+        let issuer = if settings.server.issuer.is_empty() {
+            format!("http://{addr}")
+        } else {
+            settings.server.issuer.clone()
+        };
+        let keys = KeyRing::load(
+            &settings.keys.dir,
+            &settings.keys.active,
+            &settings.tokens.typ,
+        )?;
+        let hasher = Hasher::new(&settings.argon2)?;
+        let usage = UsageRecorder::new(
+            store.clone(),
+            Duration::from_secs(settings.usage.write_interval_secs),
+        );
+        let workers = settings.server.workers;
+        tracing::info!(%addr, %issuer, kid = %keys.active().kid, alg = keys.active().alg.name(), "tokenmint listening");
+        let state = web::Data::new(AppState {
+            settings,
+            issuer: issuer.clone(),
+            store,
+            keys,
+            hasher,
+            usage,
+        });
+        let mut server = HttpServer::new(move || {
+            App::new()
+                .wrap(DefaultHeaders::new().add(("X-Content-Type-Options", "nosniff")))
+                .wrap(TracingLogger::default())
+                .app_data(state.clone())
+                .configure(routes)
+        })
+        .shutdown_timeout(10);
+        if workers > 0 {
+            server = server.workers(workers);
+        }
+        let server = server
+            .listen(listener)
+            .map_err(|e| StartError::Bind(bind, e))?
+            .run();
+        Ok(Self {
+            server,
+            addr,
+            issuer,
+        })
+    }
+
+    pub fn addr(&self) -> SocketAddr {
+        self.addr
+    }
+
+    pub fn issuer(&self) -> &str {
+        &self.issuer
+    }
+
+    /// Stops the server: `graceful` finishes in-flight requests first.
+    pub fn handle(&self) -> ServerHandle {
+        self.server.handle()
+    }
+
+    /// Serves until stopped (SIGTERM / Ctrl-C stop accepting and finish in-flight requests).
+    pub async fn run_until_stopped(self) -> std::io::Result<()> {
+        self.server.await
+    }
+}
+
+async fn not_found() -> HttpResponse {
+    actix_web::ResponseError::error_response(&AdminError::NotFound("no such endpoint".into()))
+}
+
+async fn method_not_allowed() -> HttpResponse {
+    HttpResponse::MethodNotAllowed().json(serde_json::json!({
+        "error": {"code": 405, "status": "UNIMPLEMENTED", "message": "method not allowed on this path"}
+    }))
+}
+
+/// Every route of the server.
+pub fn routes(cfg: &mut web::ServiceConfig) {
+    let resource = |path: &str| web::resource(path).default_service(web::to(method_not_allowed));
+    cfg.service(resource("/healthz").route(web::get().to(health::healthz)))
+        .service(resource("/readyz").route(web::get().to(health::readyz)))
+        .service(resource("/oauth/token").route(web::post().to(token::token)))
+        .service(resource("/.well-known/jwks.json").route(web::get().to(discovery::jwks)))
+        .service(resource("/keys").route(web::get().to(discovery::jwks)))
+        .service(
+            resource("/.well-known/oauth-authorization-server")
+                .route(web::get().to(discovery::oauth_metadata)),
+        )
+        .service(
+            resource("/.well-known/openid-configuration")
+                .route(web::get().to(discovery::openid_configuration)),
+        )
+        .service(
+            web::scope("/api/v1/organizations/{organization_id}/clients")
+                .wrap(DefaultHeaders::new().add(("Cache-Control", "no-store")))
+                .service(
+                    resource("")
+                        .route(web::post().to(org_clients::create))
+                        .route(web::get().to(org_clients::list)),
+                )
+                .service(
+                    resource("/{client_id}")
+                        .route(web::get().to(org_clients::get))
+                        .route(web::patch().to(org_clients::update))
+                        .route(web::delete().to(org_clients::delete)),
+                )
+                .service(
+                    resource("/{client_id}/secrets").route(web::post().to(org_clients::add_secret)),
+                )
+                .service(
+                    resource("/{client_id}/secrets/{secret_id}")
+                        .route(web::delete().to(org_clients::delete_secret)),
+                ),
+        )
+        .default_service(web::to(not_found));
+}

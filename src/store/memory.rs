@@ -1,0 +1,182 @@
+//! The in-memory backend for `serve --dev`: the same primitives as Redis over maps in one
+//! process. A std `Mutex`, not a tokio one, because no `.await` happens while it is held.
+
+use std::collections::{BTreeSet, HashMap};
+use std::ops::Bound;
+use std::sync::{Arc, Mutex, MutexGuard};
+
+use serde::Deserialize;
+
+use super::{IndexEntry, WriteOutcome};
+
+#[derive(Default)]
+struct State {
+    strings: HashMap<String, String>,
+    sorted: HashMap<String, BTreeSet<(u64, String)>>,
+    hashes: HashMap<String, HashMap<String, String>>,
+}
+
+#[derive(Clone, Default)]
+pub struct MemoryBackend {
+    state: Arc<Mutex<State>>,
+}
+
+#[derive(Deserialize)]
+struct Versioned {
+    version: u64,
+}
+
+fn version_of(doc: &str) -> Option<u64> {
+    serde_json::from_str::<Versioned>(doc)
+        .ok()
+        .map(|v| v.version)
+}
+
+impl MemoryBackend {
+    fn state(&self) -> MutexGuard<'_, State> {
+        // A panic while holding the lock leaves plain maps behind; they stay usable.
+        self.state
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    pub fn get(&self, key: &str) -> Option<String> {
+        self.state().strings.get(key).cloned()
+    }
+
+    pub fn get_many(&self, keys: &[String]) -> Vec<Option<String>> {
+        let state = self.state();
+        keys.iter().map(|k| state.strings.get(k).cloned()).collect()
+    }
+
+    pub fn put_if_version(&self, key: &str, expected: Option<u64>, doc: &str) -> WriteOutcome {
+        let mut state = self.state();
+        let current = state.strings.get(key);
+        let outcome = match (expected, current) {
+            (None, Some(_)) => WriteOutcome::Conflict,
+            (None, None) => WriteOutcome::Done,
+            (Some(_), None) => WriteOutcome::Missing,
+            (Some(v), Some(doc)) if version_of(doc) == Some(v) => WriteOutcome::Done,
+            (Some(_), Some(_)) => WriteOutcome::Conflict,
+        };
+        if outcome == WriteOutcome::Done {
+            state.strings.insert(key.to_owned(), doc.to_owned());
+        }
+        outcome
+    }
+
+    pub fn delete_if_version(&self, key: &str, seen: &str, expected: Option<u64>) -> WriteOutcome {
+        let mut state = self.state();
+        let Some(current) = state.strings.get(key) else {
+            return WriteOutcome::Missing;
+        };
+        if expected.is_some() && version_of(current) != expected {
+            return WriteOutcome::Conflict;
+        }
+        state.strings.remove(key);
+        state.hashes.remove(seen);
+        WriteOutcome::Done
+    }
+
+    pub fn index_add(&self, key: &str, score: u64, member: &str) {
+        let mut state = self.state();
+        let set = state.sorted.entry(key.to_owned()).or_default();
+        set.retain(|(_, m)| m != member);
+        set.insert((score, member.to_owned()));
+    }
+
+    pub fn index_remove(&self, key: &str, member: &str) {
+        if let Some(set) = self.state().sorted.get_mut(key) {
+            set.retain(|(_, m)| m != member);
+        }
+    }
+
+    pub fn index_len(&self, key: &str) -> u64 {
+        self.state().sorted.get(key).map_or(0, |s| s.len() as u64)
+    }
+
+    pub fn index_after(
+        &self,
+        key: &str,
+        after: Option<&IndexEntry>,
+        limit: usize,
+    ) -> Vec<IndexEntry> {
+        let state = self.state();
+        let Some(set) = state.sorted.get(key) else {
+            return Vec::new();
+        };
+        let start = match after {
+            Some(c) => Bound::Excluded((c.score, c.member.clone())),
+            None => Bound::Unbounded,
+        };
+        set.range((start, Bound::Unbounded))
+            .take(limit)
+            .map(|(score, member)| IndexEntry {
+                score: *score,
+                member: member.clone(),
+            })
+            .collect()
+    }
+
+    pub fn hash_set(&self, key: &str, fields: &[(&str, u64)]) {
+        let mut state = self.state();
+        let hash = state.hashes.entry(key.to_owned()).or_default();
+        for (field, value) in fields {
+            hash.insert((*field).to_owned(), value.to_string());
+        }
+    }
+
+    pub fn hash_get_all(&self, key: &str) -> HashMap<String, String> {
+        self.state().hashes.get(key).cloned().unwrap_or_default()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn writes_are_compare_and_set_on_the_version() {
+        let m = MemoryBackend::default();
+        assert_eq!(
+            m.put_if_version("k", None, r#"{"version":1}"#),
+            WriteOutcome::Done
+        );
+        assert_eq!(
+            m.put_if_version("k", None, r#"{"version":1}"#),
+            WriteOutcome::Conflict
+        );
+        assert_eq!(
+            m.put_if_version("k", Some(2), r#"{"version":3}"#),
+            WriteOutcome::Conflict
+        );
+        assert_eq!(
+            m.put_if_version("k", Some(1), r#"{"version":2}"#),
+            WriteOutcome::Done
+        );
+        assert_eq!(
+            m.delete_if_version("k", "s", Some(1)),
+            WriteOutcome::Conflict
+        );
+        assert_eq!(m.delete_if_version("k", "s", Some(2)), WriteOutcome::Done);
+        assert_eq!(m.put_if_version("k", Some(2), "{}"), WriteOutcome::Missing);
+    }
+
+    #[test]
+    fn index_pages_continue_strictly_after_the_cursor() {
+        let m = MemoryBackend::default();
+        for (score, member) in [(1, "b"), (1, "a"), (2, "c")] {
+            m.index_add("z", score, member);
+        }
+        let first = m.index_after("z", None, 2);
+        assert_eq!(
+            first.iter().map(|e| e.member.as_str()).collect::<Vec<_>>(),
+            ["a", "b"]
+        );
+        let rest = m.index_after("z", first.last(), 2);
+        assert_eq!(
+            rest.iter().map(|e| e.member.as_str()).collect::<Vec<_>>(),
+            ["c"]
+        );
+    }
+}

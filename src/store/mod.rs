@@ -1,0 +1,284 @@
+//! The only module that speaks to Redis. It stores domain records and returns domain
+//! records; a missing record is `Ok(None)`.
+//!
+//! # Layout
+//! - [`keys`]: every key name (contract §6).
+//! - `redis`: the Redis backend (multiplexed, reconnecting, Lua compare-and-set).
+//! - `memory`: the in-memory backend behind `serve --dev`.
+//!
+//! # Consistency without multi-key transactions
+//! A client's document and its index entries live in different cluster slots, so they are
+//! written in an order that a crash between the writes cannot turn into harm:
+//! - create: index entries first, then the document. A crash leaves an index entry without
+//!   a document, which lists skip and remove.
+//! - delete: the document first (its secrets stop working at once), then the index entries.
+//!   A crash again leaves only a dangling index entry.
+//!
+//! So no client can authenticate without also being listable and deletable.
+
+pub mod keys;
+mod memory;
+mod redis;
+
+use std::collections::HashMap;
+use std::time::Duration;
+
+use tracing::warn;
+
+use crate::domain::{Client, ClientId, OrganizationId, SecretId, Timestamp, Usage};
+use keys::{KeyNames, SEEN_CLIENT_FIELD};
+use memory::MemoryBackend;
+use redis::RedisBackend;
+
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("{0}")]
+    Unavailable(String),
+    #[error("stored data is corrupt: {0}")]
+    Corrupt(String),
+    #[error("{0}")]
+    Config(String),
+}
+
+/// The result of a conditional write.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum WriteOutcome {
+    Done,
+    /// The stored version differs from the expected one (or, on create, the key exists).
+    Conflict,
+    Missing,
+}
+
+/// A position in a creation-time index: pages continue strictly after it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct IndexEntry {
+    pub score: u64,
+    pub member: String,
+}
+
+/// One page of clients and where the next one starts.
+#[derive(Debug)]
+pub struct ClientPage {
+    pub clients: Vec<Client>,
+    pub next: Option<IndexEntry>,
+}
+
+#[derive(Clone)]
+enum Backend {
+    Redis(RedisBackend),
+    Memory(MemoryBackend),
+}
+
+/// Dispatches a primitive to the backend; the in-memory one cannot fail.
+macro_rules! call {
+    ($self:ident . $method:ident ( $($arg:expr),* )) => {
+        match &$self.backend {
+            Backend::Redis(b) => b.$method($($arg),*).await?,
+            Backend::Memory(b) => b.$method($($arg),*),
+        }
+    };
+}
+
+#[derive(Clone)]
+pub struct Store {
+    backend: Backend,
+    names: KeyNames,
+}
+
+impl Store {
+    pub async fn redis(url: &str, prefix: &str, timeout: Duration) -> Result<Self, StoreError> {
+        Ok(Self {
+            backend: Backend::Redis(RedisBackend::connect(url, timeout).await?),
+            names: KeyNames::new(prefix),
+        })
+    }
+
+    pub fn memory(prefix: &str) -> Self {
+        Self {
+            backend: Backend::Memory(MemoryBackend::default()),
+            names: KeyNames::new(prefix),
+        }
+    }
+
+    pub fn names(&self) -> &KeyNames {
+        &self.names
+    }
+
+    pub async fn ping(&self) -> Result<(), StoreError> {
+        match &self.backend {
+            Backend::Redis(b) => b.ping().await,
+            Backend::Memory(_) => Ok(()),
+        }
+    }
+
+    #[tracing::instrument(skip_all, fields(client_id = %id))]
+    pub async fn get_client(&self, id: &ClientId) -> Result<Option<Client>, StoreError> {
+        let doc = call!(self.get(&self.names.client(id)));
+        doc.map(|doc| decode(&doc)).transpose()
+    }
+
+    /// Stores a new client (version 1). `Conflict` if its id is taken.
+    #[tracing::instrument(skip_all, fields(client_id = %client.client_id))]
+    pub async fn create_client(&self, client: &Client) -> Result<WriteOutcome, StoreError> {
+        let id = client.client_id.as_str();
+        let score = client.create_time.as_millis();
+        if let Some(org) = &client.organization_id {
+            call!(self.index_add(&self.names.organization_clients(org), score, id));
+        }
+        call!(self.index_add(&self.names.all_clients(), score, id));
+        let doc = encode(client)?;
+        Ok(call!(self.put_if_version(
+            &self.names.client(&client.client_id),
+            None,
+            &doc
+        )))
+    }
+
+    /// Replaces a client whose stored version is `client.version - 1`.
+    #[tracing::instrument(skip_all, fields(client_id = %client.client_id))]
+    pub async fn update_client(&self, client: &Client) -> Result<WriteOutcome, StoreError> {
+        let doc = encode(client)?;
+        let expected = Some(client.version - 1);
+        Ok(call!(self.put_if_version(
+            &self.names.client(&client.client_id),
+            expected,
+            &doc
+        )))
+    }
+
+    /// Deletes a client (only at `expected` version, if given), then its index entries.
+    #[tracing::instrument(skip_all, fields(client_id = %client.client_id))]
+    pub async fn delete_client(
+        &self,
+        client: &Client,
+        expected: Option<u64>,
+    ) -> Result<WriteOutcome, StoreError> {
+        let id = &client.client_id;
+        let outcome =
+            call!(self.delete_if_version(&self.names.client(id), &self.names.seen(id), expected));
+        if outcome == WriteOutcome::Done {
+            self.remove_from_indexes(id, client.organization_id.as_ref())
+                .await?;
+        }
+        Ok(outcome)
+    }
+
+    async fn remove_from_indexes(
+        &self,
+        id: &ClientId,
+        org: Option<&OrganizationId>,
+    ) -> Result<(), StoreError> {
+        if let Some(org) = org {
+            call!(self.index_remove(&self.names.organization_clients(org), id.as_str()));
+        }
+        call!(self.index_remove(&self.names.all_clients(), id.as_str()));
+        Ok(())
+    }
+
+    pub async fn count_clients(&self, org: Option<&OrganizationId>) -> Result<u64, StoreError> {
+        Ok(call!(self.index_len(&self.index_key(org))))
+    }
+
+    fn index_key(&self, org: Option<&OrganizationId>) -> String {
+        org.map_or_else(
+            || self.names.all_clients(),
+            |org| self.names.organization_clients(org),
+        )
+    }
+
+    /// Up to `limit` clients in creation order after `after`. Index entries whose document
+    /// is gone (a crash mid-create or mid-delete) are skipped and removed.
+    #[tracing::instrument(skip_all)]
+    pub async fn list_clients(
+        &self,
+        org: Option<&OrganizationId>,
+        after: Option<IndexEntry>,
+        limit: usize,
+    ) -> Result<ClientPage, StoreError> {
+        let index = self.index_key(org);
+        let mut clients = Vec::with_capacity(limit);
+        let mut cursor = after;
+        let mut next = None;
+        loop {
+            let want = limit - clients.len() + 1;
+            let entries = call!(self.index_after(&index, cursor.as_ref(), want));
+            let exhausted = entries.len() < want;
+            let keys: Vec<Option<String>> = entries
+                .iter()
+                .map(|e| ClientId::parse(&e.member).map(|id| self.names.client(&id)))
+                .collect();
+            let present: Vec<String> = keys.iter().flatten().cloned().collect();
+            let mut docs = call!(self.get_many(&present)).into_iter();
+            for (entry, key) in entries.into_iter().zip(keys) {
+                let doc = if key.is_some() {
+                    docs.next().flatten()
+                } else {
+                    None
+                };
+                match doc {
+                    Some(doc) if clients.len() < limit => {
+                        clients.push(decode(&doc)?);
+                        cursor = Some(entry);
+                    }
+                    Some(_) => {
+                        next = cursor.clone();
+                        break;
+                    }
+                    None => {
+                        warn!(client_id = %entry.member, "removing an index entry whose client is gone");
+                        call!(self.index_remove(&index, &entry.member));
+                        cursor = Some(entry);
+                    }
+                }
+            }
+            if next.is_some() || exhausted {
+                break;
+            }
+        }
+        Ok(ClientPage { clients, next })
+    }
+
+    /// Last-use times of a client and its secrets.
+    pub async fn usage(&self, id: &ClientId) -> Result<Usage, StoreError> {
+        let raw = call!(self.hash_get_all(&self.names.seen(id)));
+        Ok(usage_from(raw))
+    }
+
+    /// Records that `secret` of client `id` authenticated at `at`.
+    pub async fn record_use(
+        &self,
+        id: &ClientId,
+        secret: &SecretId,
+        at: Timestamp,
+    ) -> Result<(), StoreError> {
+        let ms = at.as_millis();
+        let fields = [(SEEN_CLIENT_FIELD, ms), (secret.as_str(), ms)];
+        call!(self.hash_set(&self.names.seen(id), &fields));
+        Ok(())
+    }
+}
+
+fn usage_from(raw: HashMap<String, String>) -> Usage {
+    let mut usage = Usage::default();
+    for (field, value) in raw {
+        let Ok(ms) = value.parse::<u64>() else {
+            continue;
+        };
+        let at = Timestamp::from_millis(ms);
+        if field == SEEN_CLIENT_FIELD {
+            usage.client = Some(at);
+        } else if let Some(id) = SecretId::parse(&field) {
+            usage.secrets.insert(id, at);
+        }
+    }
+    usage
+}
+
+fn encode(client: &Client) -> Result<String, StoreError> {
+    serde_json::to_string(client).map_err(|e| StoreError::Corrupt(e.to_string()))
+}
+
+fn decode(doc: &str) -> Result<Client, StoreError> {
+    // serde_json's message names the position and expected type, never the content.
+    serde_json::from_str(doc).map_err(|e| StoreError::Corrupt(e.to_string()))
+}
