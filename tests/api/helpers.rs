@@ -1,0 +1,311 @@
+//! Spawning the real server against the real Redis that `scripts/test.sh` started, each test
+//! under its own key prefix and on its own port, plus small HTTP helpers.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use actix_web::dev::ServerHandle;
+use jsonwebtoken::jwk::JwkSet;
+use jsonwebtoken::{DecodingKey, Validation};
+use rand::RngExt;
+use reqwest::{RequestBuilder, Response, StatusCode};
+use serde_json::{Value, json};
+use tempfile::TempDir;
+use tokenmint::config::Settings;
+use tokenmint::crypto::{Alg, keys};
+use tokenmint::startup::Application;
+use tokenmint::store::Store;
+
+pub const ORG: &str = "org_59615193906282635";
+
+/// The exact request body of `shared/seeds/scalekit-create-organization-client.mdx`.
+pub fn seed_create_body() -> Value {
+    json!({
+      "audience": ["https://api.example.com/api/analytics", "https://deployment-api.acmecorp.com"],
+      "custom_claims": [{"key": "environment", "value": "production"}, {"key": "service", "value": "deployment"}],
+      "description": "Service account for GitHub Actions to deploy applications to production",
+      "expiry": 3600,
+      "name": "GitHub Actions Deployment Service",
+      "scopes": ["deploy:applications", "read:deployments"]
+    })
+}
+
+/// The update seed's body (`scalekit-update-organization-client.mdx`, Python tab).
+pub fn seed_update_body() -> Value {
+    json!({
+      "description": "Service account for GitHub Actions to deploy applications to production_eu",
+      "custom_claims": [
+        {"key": "github_repository", "value": "acmecorp/inventory"},
+        {"key": "environment", "value": "production_eu"}
+      ]
+    })
+}
+
+pub fn redis_url() -> String {
+    std::env::var("TOKENMINT_TEST_REDIS_URL")
+        .expect("TOKENMINT_TEST_REDIS_URL is not set: run the tests with scripts/test.sh, which starts a Redis")
+}
+
+pub struct TestApp {
+    pub base: String,
+    pub issuer: String,
+    pub http: reqwest::Client,
+    pub prefix: String,
+    pub keys_dir: Arc<TempDir>,
+    pub admin_id: String,
+    pub admin_secret: String,
+    pub admin_token: String,
+    pub settings: Settings,
+    handle: ServerHandle,
+}
+
+/// Options for [`spawn`].
+pub struct Spawn {
+    pub alg: Alg,
+    pub prefix: Option<String>,
+    pub keys_dir: Option<Arc<TempDir>>,
+    /// `keys.active`.
+    pub active: Option<String>,
+}
+
+impl Default for Spawn {
+    fn default() -> Self {
+        Self {
+            alg: Alg::Es256,
+            prefix: None,
+            keys_dir: None,
+            active: None,
+        }
+    }
+}
+
+pub async fn spawn_app() -> TestApp {
+    spawn(Spawn::default()).await
+}
+
+pub async fn spawn(options: Spawn) -> TestApp {
+    let prefix = options
+        .prefix
+        .unwrap_or_else(|| format!("tmtest{}", rand::rng().random::<u64>()));
+    let keys_dir = match options.keys_dir {
+        Some(dir) => dir,
+        None => {
+            let dir = Arc::new(tempfile::tempdir().expect("temp dir"));
+            keys::generate(dir.path(), options.alg).expect("generate a key");
+            dir
+        }
+    };
+    let mut settings = Settings::defaults();
+    settings.server.bind = "127.0.0.1:0".into();
+    settings.server.workers = 1;
+    settings.redis.url = redis_url();
+    settings.redis.key_prefix = prefix.clone();
+    settings.keys.dir = PathBuf::from(keys_dir.path());
+    settings.keys.active = options.active.unwrap_or_default();
+
+    let store = store_for(&settings).await;
+    let app = Application::build(settings.clone(), store.clone()).expect("the app builds");
+    let base = format!("http://{}", app.addr());
+    let issuer = app.issuer().to_owned();
+    let handle = app.handle();
+    tokio::spawn(app.run_until_stopped());
+
+    let hasher = tokenmint::crypto::Hasher::new(&settings.argon2).unwrap();
+    let (admin, secret) =
+        tokenmint::admin::service::bootstrap_admin(&store, &hasher, &settings, "test admin")
+            .await
+            .expect("bootstrap admin");
+    let mut app = TestApp {
+        base,
+        issuer,
+        http: reqwest::Client::new(),
+        prefix,
+        keys_dir,
+        admin_id: admin.client_id.to_string(),
+        admin_secret: secret.expose().to_owned(),
+        admin_token: String::new(),
+        settings,
+        handle,
+    };
+    app.admin_token = app
+        .token_for(&app.admin_id.clone(), &app.admin_secret.clone())
+        .await;
+    app
+}
+
+pub async fn store_for(settings: &Settings) -> Store {
+    Store::redis(
+        &settings.redis.url,
+        &settings.redis.key_prefix,
+        Duration::from_secs(2),
+    )
+    .await
+    .expect("Redis is reachable")
+}
+
+impl TestApp {
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{path}", self.base)
+    }
+
+    pub async fn stop(&self) {
+        self.handle.stop(true).await;
+    }
+
+    pub fn admin(&self, builder: RequestBuilder) -> RequestBuilder {
+        builder.bearer_auth(&self.admin_token)
+    }
+
+    pub async fn get(&self, path: &str) -> Response {
+        self.admin(self.http.get(self.url(path)))
+            .send()
+            .await
+            .unwrap()
+    }
+
+    pub async fn post(&self, path: &str, body: &Value) -> Response {
+        self.admin(self.http.post(self.url(path)))
+            .json(body)
+            .send()
+            .await
+            .unwrap()
+    }
+
+    pub async fn patch(&self, path: &str, body: &Value) -> Response {
+        self.admin(self.http.patch(self.url(path)))
+            .json(body)
+            .send()
+            .await
+            .unwrap()
+    }
+
+    pub async fn delete(&self, path: &str) -> Response {
+        self.admin(self.http.delete(self.url(path)))
+            .send()
+            .await
+            .unwrap()
+    }
+
+    pub fn clients_path(org: &str) -> String {
+        format!("/api/v1/organizations/{org}/clients")
+    }
+
+    /// Creates an organization client; returns (client JSON, plain secret).
+    pub async fn create_client(&self, org: &str, body: &Value) -> (Value, String) {
+        let response = self.post(&Self::clients_path(org), body).await;
+        assert_eq!(response.status(), StatusCode::CREATED, "create failed");
+        let created: Value = response.json().await.unwrap();
+        let secret = created["plain_secret"].as_str().unwrap().to_owned();
+        (created["client"].clone(), secret)
+    }
+
+    /// `POST /oauth/token` with body credentials and extra form parameters.
+    pub async fn token_request(&self, id: &str, secret: &str, extra: &[(&str, &str)]) -> Response {
+        let mut form = vec![
+            ("grant_type", "client_credentials"),
+            ("client_id", id),
+            ("client_secret", secret),
+        ];
+        form.extend_from_slice(extra);
+        self.http
+            .post(self.url("/oauth/token"))
+            .form(&form)
+            .send()
+            .await
+            .unwrap()
+    }
+
+    /// `POST /oauth/token` with HTTP Basic credentials.
+    pub async fn token_request_basic(
+        &self,
+        id: &str,
+        secret: &str,
+        extra: &[(&str, &str)],
+    ) -> Response {
+        let mut form = vec![("grant_type", "client_credentials")];
+        form.extend_from_slice(extra);
+        self.http
+            .post(self.url("/oauth/token"))
+            .basic_auth(id, Some(secret))
+            .form(&form)
+            .send()
+            .await
+            .unwrap()
+    }
+
+    pub async fn token_for(&self, id: &str, secret: &str) -> String {
+        let response = self.token_request(id, secret, &[]).await;
+        assert_eq!(response.status(), StatusCode::OK, "token request failed");
+        let body: Value = response.json().await.unwrap();
+        body["access_token"].as_str().unwrap().to_owned()
+    }
+
+    /// Verifies a token against the served JWKS with jsonwebtoken; returns its claims.
+    pub async fn verify(&self, token: &str) -> Value {
+        let jwks: JwkSet = self
+            .http
+            .get(self.url("/.well-known/jwks.json"))
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        let header = jsonwebtoken::decode_header(token).expect("a JWT header");
+        let jwk = jwks
+            .find(header.kid.as_deref().expect("a kid"))
+            .expect("the kid is in the JWKS");
+        let key = DecodingKey::from_jwk(jwk).expect("a usable JWK");
+        let mut validation = Validation::new(header.alg);
+        validation.set_issuer(&[&self.issuer]);
+        validation.validate_aud = false;
+        jsonwebtoken::decode::<Value>(token, &key, &validation)
+            .expect("the token verifies")
+            .claims
+    }
+
+    /// A raw Redis connection, to inspect what the server stored.
+    pub async fn redis(&self) -> redis::aio::MultiplexedConnection {
+        redis::Client::open(redis_url())
+            .unwrap()
+            .get_multiplexed_async_connection()
+            .await
+            .unwrap()
+    }
+}
+
+/// Asserts an AIP-193 error with this status naming these fields (in any order).
+pub async fn assert_error(
+    response: Response,
+    status: StatusCode,
+    fields: &[&str],
+    case: &str,
+) -> Value {
+    assert_eq!(response.status(), status, "case: {case}");
+    let body: Value = response.json().await.unwrap();
+    assert_eq!(
+        body["error"]["code"],
+        status.as_u16(),
+        "case: {case}: {body}"
+    );
+    assert!(
+        body["error"]["message"]
+            .as_str()
+            .is_some_and(|m| !m.is_empty()),
+        "case: {case}: {body}"
+    );
+    let mut named: Vec<String> = body["error"]["details"]
+        .as_array()
+        .map(|d| {
+            d.iter()
+                .map(|v| v["field"].as_str().unwrap().to_owned())
+                .collect()
+        })
+        .unwrap_or_default();
+    named.sort();
+    let mut expected: Vec<String> = fields.iter().map(|f| (*f).to_owned()).collect();
+    expected.sort();
+    assert_eq!(named, expected, "case: {case}: {body}");
+    body
+}

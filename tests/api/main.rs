@@ -1,0 +1,9 @@
+//! Black-box integration tests: the real server over HTTP against a real Redis, each test
+//! with its own key prefix and port. Run them with `scripts/test.sh`.
+
+mod admin_auth;
+mod discovery;
+mod helpers;
+mod org_clients;
+mod persistence;
+mod token;

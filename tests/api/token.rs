@@ -1,0 +1,401 @@
+use reqwest::StatusCode;
+use serde_json::{Value, json};
+
+use crate::helpers::{ORG, Spawn, TestApp, seed_create_body, spawn, spawn_app};
+use tokenmint::crypto::Alg;
+
+async fn oauth_error(
+    response: reqwest::Response,
+    status: StatusCode,
+    code: &str,
+    case: &str,
+) -> Value {
+    assert_eq!(response.status(), status, "case: {case}");
+    assert_eq!(
+        response.headers()["cache-control"],
+        "no-store",
+        "case: {case}"
+    );
+    let body: Value = response.json().await.unwrap();
+    assert_eq!(body["error"], code, "case: {case}: {body}");
+    assert!(
+        body["error_description"]
+            .as_str()
+            .is_some_and(|d| !d.is_empty()),
+        "case: {case}"
+    );
+    body
+}
+
+#[tokio::test]
+async fn a_token_verifies_against_the_jwks_for_each_algorithm() {
+    for alg in [Alg::Rs256, Alg::Es256, Alg::EdDsa] {
+        let app = spawn(Spawn {
+            alg,
+            ..Spawn::default()
+        })
+        .await;
+        let (client, secret) = app.create_client(ORG, &seed_create_body()).await;
+        let id = client["client_id"].as_str().unwrap();
+        let token = app.token_for(id, &secret).await;
+        let header = jsonwebtoken::decode_header(&token).unwrap();
+        assert_eq!(header.alg, alg.jwt(), "{alg:?}");
+        assert_eq!(header.typ.as_deref(), Some("at+jwt"));
+        let claims = app.verify(&token).await;
+        assert_eq!(claims["sub"], id, "{alg:?}");
+    }
+}
+
+#[tokio::test]
+async fn the_token_carries_every_claim_of_the_contract() {
+    let app = spawn_app().await;
+    let (client, secret) = app.create_client(ORG, &seed_create_body()).await;
+    let id = client["client_id"].as_str().unwrap();
+    let response = app.token_request(id, &secret, &[]).await;
+    assert_eq!(response.status(), StatusCode::OK);
+    assert_eq!(response.headers()["cache-control"], "no-store");
+    assert_eq!(response.headers()["pragma"], "no-cache");
+    let body: Value = response.json().await.unwrap();
+    assert_eq!(body["token_type"], "Bearer");
+    assert_eq!(body["expires_in"], 3600);
+    assert_eq!(body["scope"], "deploy:applications read:deployments");
+    let claims = app.verify(body["access_token"].as_str().unwrap()).await;
+    assert_eq!(claims["iss"], app.issuer);
+    assert_eq!(claims["sub"], id);
+    assert_eq!(claims["client_id"], id);
+    assert_eq!(
+        claims["aud"],
+        json!([
+            "https://api.example.com/api/analytics",
+            "https://deployment-api.acmecorp.com"
+        ])
+    );
+    assert_eq!(
+        claims["exp"].as_u64().unwrap() - claims["iat"].as_u64().unwrap(),
+        3600
+    );
+    assert_eq!(claims["nbf"], claims["iat"]);
+    let jti = claims["jti"].as_str().unwrap();
+    assert!(jti.starts_with("tkn_") && jti.len() == 36, "{jti}");
+    assert_eq!(claims["scope"], "deploy:applications read:deployments");
+    assert_eq!(
+        claims["scopes"],
+        json!(["deploy:applications", "read:deployments"])
+    );
+    assert_eq!(claims["oid"], ORG);
+    assert_eq!(claims["environment"], "production");
+    assert_eq!(claims["service"], "deployment");
+    assert!(claims.get("environments").is_none());
+}
+
+#[tokio::test]
+async fn basic_and_post_authentication_both_work_and_json_bodies_too() {
+    let app = spawn_app().await;
+    let (client, secret) = app.create_client(ORG, &seed_create_body()).await;
+    let id = client["client_id"].as_str().unwrap();
+    let basic = app.token_request_basic(id, &secret, &[]).await;
+    assert_eq!(basic.status(), StatusCode::OK);
+    let post = app.token_request(id, &secret, &[]).await;
+    assert_eq!(post.status(), StatusCode::OK);
+    let json_body = app
+        .http
+        .post(app.url("/oauth/token"))
+        .json(&json!({"grant_type": "client_credentials", "client_id": id, "client_secret": secret, "scope": "read:deployments"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(json_body.status(), StatusCode::OK);
+    let body: Value = json_body.json().await.unwrap();
+    assert_eq!(body["scope"], "read:deployments");
+    // A stale Bearer header next to body credentials is ignored (Scalekit SDKs send one).
+    let with_bearer = app
+        .http
+        .post(app.url("/oauth/token"))
+        .bearer_auth("stale.token.value")
+        .form(&[
+            ("grant_type", "client_credentials"),
+            ("client_id", id),
+            ("client_secret", &secret),
+        ])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(with_bearer.status(), StatusCode::OK);
+}
+
+#[tokio::test]
+async fn scope_and_audience_requests_narrow_the_token() {
+    let app = spawn_app().await;
+    let (client, secret) = app.create_client(ORG, &seed_create_body()).await;
+    let id = client["client_id"].as_str().unwrap();
+    let response = app
+        .token_request(
+            id,
+            &secret,
+            &[
+                ("scope", "read:deployments"),
+                ("audience", "https://deployment-api.acmecorp.com"),
+            ],
+        )
+        .await;
+    let body: Value = response.json().await.unwrap();
+    let claims = app.verify(body["access_token"].as_str().unwrap()).await;
+    assert_eq!(claims["scope"], "read:deployments");
+    assert_eq!(claims["scopes"], json!(["read:deployments"]));
+    assert_eq!(
+        claims["aud"], "https://deployment-api.acmecorp.com",
+        "one audience is a string"
+    );
+    let response = app
+        .token_request(
+            id,
+            &secret,
+            &[("resource", "https://api.example.com/api/analytics")],
+        )
+        .await;
+    let body: Value = response.json().await.unwrap();
+    let claims = app.verify(body["access_token"].as_str().unwrap()).await;
+    assert_eq!(claims["aud"], "https://api.example.com/api/analytics");
+
+    let mut no_audience = seed_create_body();
+    no_audience["audience"] = json!([]);
+    let (client, secret) = app.create_client(ORG, &no_audience).await;
+    let token = app
+        .token_for(client["client_id"].as_str().unwrap(), &secret)
+        .await;
+    assert!(
+        app.verify(&token).await.get("aud").is_none(),
+        "no audience, no aud claim"
+    );
+}
+
+#[tokio::test]
+async fn bad_token_requests_get_the_rfc_6749_error() {
+    let app = spawn_app().await;
+    let (client, secret) = app.create_client(ORG, &seed_create_body()).await;
+    let id = client["client_id"].as_str().unwrap();
+    let cases: Vec<(&str, reqwest::Response, StatusCode, &str)> = vec![
+        (
+            "unknown scope",
+            app.token_request(id, &secret, &[("scope", "admin:all")])
+                .await,
+            StatusCode::BAD_REQUEST,
+            "invalid_scope",
+        ),
+        (
+            "unknown audience",
+            app.token_request(id, &secret, &[("audience", "https://evil.example")])
+                .await,
+            StatusCode::BAD_REQUEST,
+            "invalid_target",
+        ),
+        (
+            "unknown resource",
+            app.token_request(id, &secret, &[("resource", "urn:x")])
+                .await,
+            StatusCode::BAD_REQUEST,
+            "invalid_target",
+        ),
+        (
+            "other grant type",
+            app.http
+                .post(app.url("/oauth/token"))
+                .form(&[
+                    ("grant_type", "password"),
+                    ("client_id", id),
+                    ("client_secret", &secret),
+                ])
+                .send()
+                .await
+                .unwrap(),
+            StatusCode::BAD_REQUEST,
+            "unsupported_grant_type",
+        ),
+        (
+            "basic and body credentials",
+            app.http
+                .post(app.url("/oauth/token"))
+                .basic_auth(id, Some(&secret))
+                .form(&[("grant_type", "client_credentials"), ("client_id", id)])
+                .send()
+                .await
+                .unwrap(),
+            StatusCode::BAD_REQUEST,
+            "invalid_request",
+        ),
+        (
+            "repeated parameter",
+            app.token_request(
+                id,
+                &secret,
+                &[
+                    ("scope", "read:deployments"),
+                    ("scope", "deploy:applications"),
+                ],
+            )
+            .await,
+            StatusCode::BAD_REQUEST,
+            "invalid_request",
+        ),
+        (
+            "text body",
+            app.http
+                .post(app.url("/oauth/token"))
+                .header("content-type", "text/plain")
+                .body("grant_type=client_credentials")
+                .send()
+                .await
+                .unwrap(),
+            StatusCode::BAD_REQUEST,
+            "invalid_request",
+        ),
+        (
+            "oversized body",
+            app.token_request(id, &secret, &[("x", &"a".repeat(9000))])
+                .await,
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "invalid_request",
+        ),
+    ];
+    for (case, response, status, code) in cases {
+        oauth_error(response, status, code, case).await;
+    }
+}
+
+#[tokio::test]
+async fn every_client_authentication_failure_is_the_same_invalid_client() {
+    let app = spawn_app().await;
+    let (client, secret) = app.create_client(ORG, &seed_create_body()).await;
+    let id = client["client_id"].as_str().unwrap().to_owned();
+    let (deleted, deleted_secret) = app.create_client(ORG, &seed_create_body()).await;
+    let deleted_id = deleted["client_id"].as_str().unwrap().to_owned();
+    let response = app
+        .delete(&format!("{}/{deleted_id}", TestApp::clients_path(ORG)))
+        .await;
+    assert_eq!(response.status(), StatusCode::OK);
+
+    let wrong = format!("{}x", &secret[..secret.len() - 1]);
+    let mut descriptions = Vec::new();
+    for (case, id, secret) in [
+        ("wrong secret", id.as_str(), wrong.as_str()),
+        (
+            "wrong secret with the right suffix",
+            id.as_str(),
+            &format!("tm_{}", &secret[secret.len() - 4..]),
+        ),
+        (
+            "unknown client",
+            "m2morg_000000000000000000",
+            secret.as_str(),
+        ),
+        ("malformed client id", "nobody", secret.as_str()),
+        (
+            "deleted client",
+            deleted_id.as_str(),
+            deleted_secret.as_str(),
+        ),
+    ] {
+        let body = oauth_error(
+            app.token_request(id, secret, &[]).await,
+            StatusCode::UNAUTHORIZED,
+            "invalid_client",
+            case,
+        )
+        .await;
+        assert!(
+            !body.to_string().contains(secret),
+            "case: {case}: the secret is echoed"
+        );
+        descriptions.push(body["error_description"].clone());
+        let basic = app.token_request_basic(id, secret, &[]).await;
+        assert_eq!(
+            basic.headers()["www-authenticate"],
+            "Basic realm=\"tokenmint\"",
+            "case: {case}"
+        );
+        oauth_error(basic, StatusCode::UNAUTHORIZED, "invalid_client", case).await;
+    }
+    descriptions.dedup();
+    assert_eq!(
+        descriptions.len(),
+        1,
+        "failures must be indistinguishable: {descriptions:?}"
+    );
+    let no_credentials = app
+        .http
+        .post(app.url("/oauth/token"))
+        .form(&[("grant_type", "client_credentials")])
+        .send()
+        .await
+        .unwrap();
+    oauth_error(
+        no_credentials,
+        StatusCode::UNAUTHORIZED,
+        "invalid_client",
+        "no credentials",
+    )
+    .await;
+}
+
+#[tokio::test]
+async fn a_deleted_secret_stops_working_and_the_others_keep_working() {
+    let app = spawn_app().await;
+    let (client, first) = app.create_client(ORG, &seed_create_body()).await;
+    let id = client["client_id"].as_str().unwrap();
+    let first_id = client["secrets"][0]["id"].as_str().unwrap();
+    let added: Value = app
+        .post(
+            &format!("{}/{id}/secrets", TestApp::clients_path(ORG)),
+            &json!({}),
+        )
+        .await
+        .json()
+        .await
+        .unwrap();
+    let second = added["plain_secret"].as_str().unwrap();
+    assert_eq!(
+        app.token_request(id, second, &[]).await.status(),
+        StatusCode::OK
+    );
+    let response = app
+        .delete(&format!(
+            "{}/{id}/secrets/{first_id}",
+            TestApp::clients_path(ORG)
+        ))
+        .await;
+    assert_eq!(response.status(), StatusCode::OK);
+    assert_eq!(
+        app.token_request(id, &first, &[]).await.status(),
+        StatusCode::UNAUTHORIZED
+    );
+    assert_eq!(
+        app.token_request(id, second, &[]).await.status(),
+        StatusCode::OK
+    );
+}
+
+#[tokio::test]
+async fn use_of_a_secret_shows_as_last_used_time() {
+    let app = spawn_app().await;
+    let (client, secret) = app.create_client(ORG, &seed_create_body()).await;
+    let id = client["client_id"].as_str().unwrap();
+    assert!(
+        client["secrets"][0].get("last_used_time").is_none(),
+        "never used: omitted"
+    );
+    app.token_for(id, &secret).await;
+    let path = format!("{}/{id}", TestApp::clients_path(ORG));
+    let mut seen = Value::Null;
+    for _ in 0..50 {
+        let body: Value = app.get(&path).await.json().await.unwrap();
+        seen = body["client"]["secrets"][0]["last_used_time"].clone();
+        if seen.is_string() {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    assert!(
+        seen.as_str().is_some_and(|t| t.ends_with('Z')),
+        "last_used_time: {seen}"
+    );
+}
