@@ -67,6 +67,8 @@ pub struct Spawn {
     pub keys_dir: Option<Arc<TempDir>>,
     /// `keys.active`.
     pub active: Option<String>,
+    /// A Redis other than the shared one.
+    pub redis_url: Option<String>,
 }
 
 impl Default for Spawn {
@@ -76,6 +78,7 @@ impl Default for Spawn {
             prefix: None,
             keys_dir: None,
             active: None,
+            redis_url: None,
         }
     }
 }
@@ -99,7 +102,7 @@ pub async fn spawn(options: Spawn) -> TestApp {
     let mut settings = Settings::defaults();
     settings.server.bind = "127.0.0.1:0".into();
     settings.server.workers = 1;
-    settings.redis.url = redis_url();
+    settings.redis.url = options.redis_url.unwrap_or_else(redis_url);
     settings.redis.key_prefix = prefix.clone();
     settings.keys.dir = PathBuf::from(keys_dir.path());
     settings.keys.active = options.active.unwrap_or_default();
@@ -267,7 +270,7 @@ impl TestApp {
 
     /// A raw Redis connection, to inspect what the server stored.
     pub async fn redis(&self) -> redis::aio::MultiplexedConnection {
-        redis::Client::open(redis_url())
+        redis::Client::open(self.settings.redis.url.as_str())
             .unwrap()
             .get_multiplexed_async_connection()
             .await
@@ -308,4 +311,67 @@ pub async fn assert_error(
     expected.sort();
     assert_eq!(named, expected, "case: {case}: {body}");
     body
+}
+
+/// A redis-server of a test's own, on a free loopback port, stopped when dropped.
+pub struct OwnRedis {
+    pub port: u16,
+    child: Option<std::process::Child>,
+}
+
+impl OwnRedis {
+    pub fn start() -> Self {
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        let mut redis = Self { port, child: None };
+        redis.restart();
+        redis
+    }
+
+    pub fn url(&self) -> String {
+        format!("redis://127.0.0.1:{}", self.port)
+    }
+
+    pub fn stop(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+
+    /// Starts (again) on the same port and waits until it accepts connections.
+    pub fn restart(&mut self) {
+        self.stop();
+        let child = std::process::Command::new("redis-server")
+            .args([
+                "--bind",
+                "127.0.0.1",
+                "--port",
+                &self.port.to_string(),
+                "--save",
+                "",
+                "--appendonly",
+                "no",
+            ])
+            .stdout(std::process::Stdio::null())
+            .spawn()
+            .expect("redis-server is installed (scripts/test.sh installs it)");
+        self.child = Some(child);
+        for _ in 0..100 {
+            if std::net::TcpStream::connect(("127.0.0.1", self.port)).is_ok() {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        panic!("redis-server did not start on port {}", self.port);
+    }
+}
+
+impl Drop for OwnRedis {
+    fn drop(&mut self) {
+        self.stop();
+    }
 }

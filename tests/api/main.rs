@@ -5,5 +5,6 @@ mod admin_auth;
 mod discovery;
 mod helpers;
 mod org_clients;
+mod outage;
 mod persistence;
 mod token;
