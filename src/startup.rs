@@ -14,7 +14,7 @@ use crate::config::Settings;
 use crate::crypto::keys::KeyError;
 use crate::crypto::secret::HashError;
 use crate::crypto::{Hasher, KeyRing};
-use crate::http::{discovery, health, org_clients, token};
+use crate::http::{discovery, health, org_clients, token, v1_clients};
 use crate::oauth::usage::UsageRecorder;
 use crate::state::AppState;
 use crate::store::Store;
@@ -154,6 +154,32 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
                 .service(
                     resource("/{client_id}/secrets/{secret_id}")
                         .route(web::delete().to(org_clients::delete_secret)),
+                ),
+        )
+        .service(
+            web::scope("/v1/clients")
+                .wrap(DefaultHeaders::new().add(("Cache-Control", "no-store")))
+                .service(
+                    resource("")
+                        .route(web::post().to(v1_clients::create))
+                        .route(web::get().to(v1_clients::list)),
+                )
+                .service(
+                    resource("/{client}")
+                        .route(web::get().to(v1_clients::get))
+                        .route(web::patch().to(v1_clients::update))
+                        .route(web::delete().to(v1_clients::delete)),
+                )
+                .service(
+                    resource("/{client}/credentials")
+                        .route(web::post().to(v1_clients::create_credential))
+                        .route(web::get().to(v1_clients::list_credentials)),
+                )
+                .service(
+                    resource("/{client}/credentials/{credential}")
+                        .route(web::get().to(v1_clients::get_credential))
+                        .route(web::patch().to(v1_clients::update_credential))
+                        .route(web::delete().to(v1_clients::delete_credential)),
                 ),
         )
         .default_service(web::to(not_found));

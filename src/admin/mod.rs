@@ -7,6 +7,7 @@
 //! - [`service`]: the operations (read, list, create, update, delete), compare-and-set.
 //! - [`paging`]: opaque page tokens and page sizes.
 //! - [`org`]: the organization face's JSON (Scalekit style, snake_case).
+//! - [`v1`]: the clients-and-credentials face's JSON (Confidence style, camelCase, updateMask).
 
 pub mod auth;
 pub mod changes;
@@ -14,6 +15,7 @@ pub mod error;
 pub mod org;
 pub mod paging;
 pub mod service;
+pub mod v1;
 
 pub use auth::Admin;
 pub use error::AdminError;

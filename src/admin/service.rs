@@ -419,3 +419,25 @@ pub async fn delete_secret(
     .await
     .map(|_| ())
 }
+
+/// One page of a client's secrets in creation order, after `after` (creation time in
+/// nanoseconds and id), and the cursor of the next page if there is one.
+pub fn secrets_page<'a>(
+    client: &'a Client,
+    after: Option<&IndexEntry>,
+    size: usize,
+) -> (Vec<&'a Secret>, Option<IndexEntry>) {
+    let key = |s: &Secret| (s.create_time.as_nanos(), s.id.as_str().to_owned());
+    let mut secrets: Vec<&Secret> = client
+        .secrets
+        .iter()
+        .filter(|s| after.is_none_or(|a| key(s) > (a.score, a.member.clone())))
+        .collect();
+    secrets.sort_by_key(|s| key(s));
+    let next = (secrets.len() > size).then(|| {
+        let (score, member) = key(secrets[size - 1]);
+        IndexEntry { score, member }
+    });
+    secrets.truncate(size);
+    (secrets, next)
+}

@@ -26,6 +26,10 @@ impl Timestamp {
         self.0 / 1_000_000
     }
 
+    pub fn as_nanos(self) -> u64 {
+        self.0
+    }
+
     pub fn as_secs(self) -> u64 {
         self.0 / 1_000_000_000
     }

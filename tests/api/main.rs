@@ -8,3 +8,4 @@ mod org_clients;
 mod outage;
 mod persistence;
 mod token;
+mod v1_clients;

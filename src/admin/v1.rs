@@ -1,0 +1,456 @@
+//! The Confidence-style face's JSON (contract §1b, camelCase, resource names): parsing
+//! `Client` and `ClientCredential` bodies under an AIP-134 `updateMask`, and rendering them.
+//!
+//! Mask rules: paths are camelCase or snake_case; only listed fields change; a listed field
+//! absent from the body is cleared (`displayName` and `clientSecret` cannot be); `*` means
+//! every mutable field; no mask means the fields present in the body. Unknown and
+//! output-only paths are rejected by name. Output-only fields in a body are ignored, unknown
+//! fields rejected.
+
+use std::collections::BTreeMap;
+
+use serde::Serialize;
+use serde_json::{Map, Value};
+
+use super::changes::{ClientChanges, SecretChanges};
+use super::error::AdminError;
+use crate::crypto::PlainSecret;
+use crate::domain::fields::{self, Parsed};
+use crate::domain::{
+    Client, CustomClaim, ExpiryBounds, FieldViolation, SdkType, Secret, SecretStatus, Timestamp,
+    Usage,
+};
+
+/// `fooBar` → `foo_bar`; snake_case passes through.
+fn snake(path: &str) -> String {
+    let mut out = String::with_capacity(path.len() + 4);
+    for c in path.chars() {
+        if c.is_ascii_uppercase() {
+            out.push('_');
+            out.push(c.to_ascii_lowercase());
+        } else {
+            out.push(c);
+        }
+    }
+    out
+}
+
+/// Which fields an update touches.
+enum Mask {
+    /// No mask: the fields present in the body.
+    Present,
+    /// `*` or a list: these fields (snake_case), present or cleared.
+    Fields(Vec<String>),
+}
+
+fn parse_mask(
+    raw: Option<&str>,
+    mutable: &[&str],
+    output_only: &[&str],
+) -> Result<Mask, AdminError> {
+    let Some(raw) = raw.map(str::trim).filter(|r| !r.is_empty()) else {
+        return Ok(Mask::Present);
+    };
+    if raw == "*" {
+        return Ok(Mask::Fields(
+            mutable.iter().map(|f| (*f).to_owned()).collect(),
+        ));
+    }
+    let mut errors = Vec::new();
+    let mut fields = Vec::new();
+    for path in raw.split(',').map(str::trim) {
+        let name = snake(path);
+        // `clientSecret.secret` names the secret's one subfield.
+        let name = if name == "client_secret.secret" {
+            "client_secret".to_owned()
+        } else {
+            name
+        };
+        if mutable.contains(&name.as_str()) {
+            if !fields.contains(&name) {
+                fields.push(name);
+            }
+        } else if output_only.contains(&name.as_str()) {
+            errors.push(FieldViolation::new(
+                "updateMask",
+                format!("{path:?} is output only and cannot be updated"),
+            ));
+        } else {
+            errors.push(FieldViolation::new(
+                "updateMask",
+                format!("{path:?} is not a field of this resource"),
+            ));
+        }
+    }
+    if errors.is_empty() {
+        Ok(Mask::Fields(fields))
+    } else {
+        Err(AdminError::fields(errors))
+    }
+}
+
+/// The body's keys by snake_case name, rejecting unknown ones and dropping output-only ones.
+fn body_fields<'a>(
+    body: &'a Map<String, Value>,
+    mutable: &[&str],
+    output_only: &[&str],
+    errors: &mut Vec<FieldViolation>,
+) -> BTreeMap<String, (&'a str, &'a Value)> {
+    let mut out = BTreeMap::new();
+    for (key, value) in body {
+        let name = snake(key);
+        if mutable.contains(&name.as_str()) {
+            out.insert(name, (key.as_str(), value));
+        } else if !output_only.contains(&name.as_str()) {
+            errors.push(FieldViolation::new(key.as_str(), "is not a known field"));
+        }
+    }
+    out
+}
+
+/// For each field the update touches: `Some(value)` to set, `None` to clear.
+fn touched<'a>(
+    mask: &Mask,
+    present: &BTreeMap<String, (&'a str, &'a Value)>,
+) -> Vec<(String, Option<(&'a str, &'a Value)>)> {
+    match mask {
+        Mask::Present => present
+            .iter()
+            .map(|(name, (key, value))| {
+                (name.clone(), (!value.is_null()).then_some((*key, *value)))
+            })
+            .collect(),
+        Mask::Fields(fields) => fields
+            .iter()
+            .map(|name| {
+                (
+                    name.clone(),
+                    present.get(name).copied().filter(|(_, v)| !v.is_null()),
+                )
+            })
+            .collect(),
+    }
+}
+
+fn keep<T>(errors: &mut Vec<FieldViolation>, parsed: Parsed<T>) -> Option<T> {
+    parsed.map_err(|mut e| errors.append(&mut e)).ok()
+}
+
+const CLIENT_MUTABLE: &[&str] = &[
+    "display_name",
+    "description",
+    "labels",
+    "scopes",
+    "audience",
+    "custom_claims",
+    "expiry",
+];
+const CLIENT_OUTPUT_ONLY: &[&str] = &[
+    "name",
+    "create_time",
+    "update_time",
+    "creator",
+    "updater",
+    "last_seen_time",
+    "organization_id",
+];
+
+/// Parses a `Client` body: a create (`mask` ignored, `displayName` required) or an update.
+pub fn parse_client(
+    body: &Map<String, Value>,
+    creating: bool,
+    mask: Option<&str>,
+    bounds: ExpiryBounds,
+) -> Result<ClientChanges, AdminError> {
+    let mask = if creating {
+        Mask::Present
+    } else {
+        parse_mask(mask, CLIENT_MUTABLE, CLIENT_OUTPUT_ONLY)?
+    };
+    let mut errors = Vec::new();
+    let present = body_fields(body, CLIENT_MUTABLE, CLIENT_OUTPUT_ONLY, &mut errors);
+    let mut c = ClientChanges::default();
+    for (name, value) in touched(&mask, &present) {
+        let e = &mut errors;
+        match (name.as_str(), value) {
+            ("display_name", None) => e.push(FieldViolation::new(
+                "displayName",
+                "is required and cannot be cleared",
+            )),
+            ("display_name", Some((k, v))) => c.name = keep(e, fields::client_name(v, k)),
+            ("description", None) => c.description = Some(String::new()),
+            ("description", Some((k, v))) => c.description = keep(e, fields::description(v, k)),
+            ("labels", None) => c.labels = Some(BTreeMap::new()),
+            ("labels", Some((k, v))) => c.labels = keep(e, fields::labels(v, k)),
+            ("scopes", None) => c.scopes = Some(Vec::new()),
+            ("scopes", Some((k, v))) => c.scopes = keep(e, fields::scopes(v, k)),
+            ("audience", None) => c.audience = Some(Vec::new()),
+            ("audience", Some((k, v))) => c.audience = keep(e, fields::audience(v, k)),
+            ("custom_claims", None) => c.custom_claims = Some(Vec::new()),
+            ("custom_claims", Some((k, v))) => {
+                c.custom_claims = keep(e, fields::custom_claims(v, k))
+            }
+            ("expiry", None) => c.expiry = Some(bounds.default),
+            ("expiry", Some((k, v))) => c.expiry = keep(e, fields::expiry(v, k, bounds)),
+            _ => {}
+        }
+    }
+    if creating && c.name.is_none() && !errors.iter().any(|v| v.field == "displayName") {
+        errors.push(FieldViolation::new("displayName", "is required"));
+    }
+    if errors.is_empty() {
+        Ok(c)
+    } else {
+        Err(AdminError::fields(errors))
+    }
+}
+
+const CREDENTIAL_MUTABLE: &[&str] = &[
+    "display_name",
+    "client_secret",
+    "status",
+    "environments",
+    "labels",
+    "sdk_type",
+    "expire_time",
+];
+const CREDENTIAL_OUTPUT_ONLY: &[&str] = &[
+    "name",
+    "secret_suffix",
+    "create_time",
+    "update_time",
+    "creator",
+    "updater",
+    "last_seen_time",
+];
+
+fn client_secret(value: &Value, key: &str) -> Parsed<PlainSecret> {
+    let Some(object) = value.as_object() else {
+        return Err(vec![FieldViolation::new(
+            key,
+            "must be an object {\"secret\": \"...\"}",
+        )]);
+    };
+    if let Some(other) = object.keys().find(|k| *k != "secret") {
+        return Err(vec![FieldViolation::new(
+            format!("{key}.{other}"),
+            "is not a known field",
+        )]);
+    }
+    let path = format!("{key}.secret");
+    let secret = object.get("secret").ok_or_else(|| {
+        vec![FieldViolation::new(
+            &path,
+            "is required to replace the secret",
+        )]
+    })?;
+    fields::plain_secret(secret, &path).map(PlainSecret::from_presented)
+}
+
+/// Parses a `ClientCredential` body: a create (`displayName` required) or an update.
+pub fn parse_credential(
+    body: &Map<String, Value>,
+    creating: bool,
+    mask: Option<&str>,
+) -> Result<SecretChanges, AdminError> {
+    let mask = if creating {
+        Mask::Present
+    } else {
+        parse_mask(mask, CREDENTIAL_MUTABLE, CREDENTIAL_OUTPUT_ONLY)?
+    };
+    let mut errors = Vec::new();
+    let present = body_fields(
+        body,
+        CREDENTIAL_MUTABLE,
+        CREDENTIAL_OUTPUT_ONLY,
+        &mut errors,
+    );
+    let mut c = SecretChanges::default();
+    let is_star = matches!(&mask, Mask::Fields(f) if f.len() == CREDENTIAL_MUTABLE.len());
+    for (name, value) in touched(&mask, &present) {
+        let e = &mut errors;
+        match (name.as_str(), value) {
+            ("display_name", None) => e.push(FieldViolation::new(
+                "displayName",
+                "is required and cannot be cleared",
+            )),
+            ("display_name", Some((k, v))) => {
+                c.display_name = keep(e, fields::secret_display_name(v, k))
+            }
+            // `*` does not ask to replace the secret when the body carries none.
+            ("client_secret", None) if is_star || creating => {}
+            ("client_secret", None) => e.push(FieldViolation::new(
+                "clientSecret",
+                "cannot be cleared; send clientSecret.secret to replace it",
+            )),
+            ("client_secret", Some((k, v))) => c.replacement = keep(e, client_secret(v, k)),
+            ("status", None) => c.status = Some(SecretStatus::Active),
+            ("status", Some((k, v))) => c.status = keep(e, fields::status(v, k)),
+            ("environments", None) => c.environments = Some(Vec::new()),
+            ("environments", Some((k, v))) => c.environments = keep(e, fields::environments(v, k)),
+            ("labels", None) => c.labels = Some(BTreeMap::new()),
+            ("labels", Some((k, v))) => c.labels = keep(e, fields::labels(v, k)),
+            ("sdk_type", None) => c.sdk_type = Some(SdkType::Unspecified),
+            ("sdk_type", Some((k, v))) => c.sdk_type = keep(e, fields::sdk_type(v, k)),
+            ("expire_time", None) => c.expire_time = Some(None),
+            ("expire_time", Some((k, v))) => {
+                c.expire_time = keep(e, fields::timestamp(v, k)).map(Some)
+            }
+            _ => {}
+        }
+    }
+    if creating && c.display_name.is_none() && !errors.iter().any(|v| v.field == "displayName") {
+        errors.push(FieldViolation::new("displayName", "is required"));
+    }
+    if errors.is_empty() {
+        Ok(c)
+    } else {
+        Err(AdminError::fields(errors))
+    }
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ClientView<'a> {
+    name: String,
+    display_name: &'a str,
+    description: &'a str,
+    labels: &'a BTreeMap<String, String>,
+    scopes: &'a [String],
+    audience: &'a [String],
+    custom_claims: &'a [CustomClaim],
+    expiry: u32,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    organization_id: Option<&'a str>,
+    create_time: Timestamp,
+    update_time: Timestamp,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    creator: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    updater: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    last_seen_time: Option<Timestamp>,
+}
+
+pub fn client_view<'a>(client: &'a Client, usage: &Usage) -> ClientView<'a> {
+    ClientView {
+        name: format!("clients/{}", client.client_id),
+        display_name: &client.name,
+        description: &client.description,
+        labels: &client.labels,
+        scopes: &client.scopes,
+        audience: &client.audience,
+        custom_claims: &client.custom_claims,
+        expiry: client.expiry,
+        organization_id: client.organization_id.as_ref().map(|o| o.as_str()),
+        create_time: client.create_time,
+        update_time: client.update_time,
+        creator: client.creator.as_deref(),
+        updater: client.updater.as_deref(),
+        last_seen_time: usage.client,
+    }
+}
+
+#[derive(Serialize)]
+pub struct SecretValue<'a> {
+    secret: &'a str,
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct CredentialView<'a> {
+    name: String,
+    display_name: &'a str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    client_secret: Option<SecretValue<'a>>,
+    secret_suffix: &'a str,
+    status: SecretStatus,
+    environments: &'a [String],
+    labels: &'a BTreeMap<String, String>,
+    sdk_type: SdkType,
+    create_time: Timestamp,
+    update_time: Timestamp,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    creator: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    updater: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    last_seen_time: Option<Timestamp>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    expire_time: Option<Timestamp>,
+}
+
+/// A credential; `plain` only in the response that created it.
+pub fn credential_view<'a>(
+    client: &Client,
+    secret: &'a Secret,
+    usage: &Usage,
+    plain: Option<&'a PlainSecret>,
+) -> CredentialView<'a> {
+    CredentialView {
+        name: format!("clients/{}/credentials/{}", client.client_id, secret.id),
+        display_name: &secret.display_name,
+        client_secret: plain.map(|p| SecretValue { secret: p.expose() }),
+        secret_suffix: &secret.secret_suffix,
+        status: secret.status,
+        environments: &secret.environments,
+        labels: &secret.labels,
+        sdk_type: secret.sdk_type,
+        create_time: secret.create_time,
+        update_time: secret.update_time,
+        creator: secret.creator.as_deref(),
+        updater: secret.updater.as_deref(),
+        last_seen_time: usage.secret(&secret.id),
+        expire_time: secret.expire_time,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+
+    use super::*;
+
+    const BOUNDS: ExpiryBounds = ExpiryBounds {
+        min: 60,
+        max: 86_400,
+        default: 3600,
+    };
+
+    fn body(v: Value) -> Map<String, Value> {
+        v.as_object().unwrap().clone()
+    }
+
+    #[test]
+    fn masks_accept_both_cases_and_reject_unknown_and_output_only_paths() {
+        let b = body(json!({"displayName": "x", "environments": ["prod"]}));
+        let c = parse_credential(&b, false, Some("display_name,environments")).unwrap();
+        assert_eq!(c.display_name.as_deref(), Some("x"));
+        assert_eq!(c.environments, Some(vec!["prod".to_owned()]));
+        let c = parse_credential(&b, false, Some("sdkType")).unwrap();
+        assert_eq!(
+            (c.display_name, c.sdk_type),
+            (None, Some(SdkType::Unspecified)),
+            "listed but absent is cleared"
+        );
+        for bad in ["nope", "createTime", "name", "displayName,bogus"] {
+            assert!(
+                parse_credential(&b, false, Some(bad)).is_err(),
+                "accepted mask {bad}"
+            );
+        }
+        assert!(
+            parse_credential(&body(json!({})), false, Some("displayName")).is_err(),
+            "displayName cannot be cleared"
+        );
+        assert!(
+            parse_client(
+                &body(json!({"displayName": "n", "wat": 1})),
+                false,
+                None,
+                BOUNDS
+            )
+            .is_err()
+        );
+    }
+}

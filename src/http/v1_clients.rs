@@ -1,0 +1,233 @@
+//! The clients-and-credentials face (contract §1b): `/v1/clients...`, environment-level
+//! admins only.
+
+use std::collections::HashMap;
+
+use actix_web::{HttpRequest, HttpResponse, web};
+use serde_json::json;
+
+use super::body::{etag, if_match, json_object};
+use crate::admin::service::{self, Within};
+use crate::admin::v1::{client_view, credential_view, parse_client, parse_credential};
+use crate::admin::{Admin, AdminError, paging};
+use crate::domain::{SecretId, Usage};
+use crate::state::AppState;
+
+type Query = web::Query<HashMap<String, String>>;
+
+fn page(query: &Query) -> Result<(usize, Option<crate::store::IndexEntry>), AdminError> {
+    let size = paging::page_size(query.get("pageSize").map(String::as_str), "pageSize")?;
+    let after = paging::decode(
+        query.get("pageToken").map_or("", String::as_str),
+        "pageToken",
+    )?;
+    Ok((size, after))
+}
+
+fn mask(query: &Query) -> Option<&str> {
+    query
+        .get("updateMask")
+        .or_else(|| query.get("update_mask"))
+        .map(String::as_str)
+}
+
+pub async fn create(
+    admin: Admin,
+    req: HttpRequest,
+    payload: web::Payload,
+    state: web::Data<AppState>,
+) -> Result<HttpResponse, AdminError> {
+    admin.require_environment()?;
+    let body = json_object(&req, payload, state.settings.server.admin_body_limit, false).await?;
+    let changes = parse_client(&body, true, None, state.settings.expiry_bounds())?;
+    let (client, _) = service::create_client(&state, &admin, None, changes, None).await?;
+    Ok(HttpResponse::Ok()
+        .insert_header(etag(client.version))
+        .json(client_view(&client, &Usage::default())))
+}
+
+pub async fn list(
+    admin: Admin,
+    query: Query,
+    state: web::Data<AppState>,
+) -> Result<HttpResponse, AdminError> {
+    admin.require_environment()?;
+    let (size, after) = page(&query)?;
+    let list = service::list_clients(&state, None, size, after).await?;
+    let clients: Vec<_> = list
+        .clients
+        .iter()
+        .map(|(c, u)| client_view(c, u))
+        .collect();
+    Ok(HttpResponse::Ok().json(json!({
+        "clients": clients,
+        "nextPageToken": list.next.as_ref().map(paging::encode).unwrap_or_default(),
+    })))
+}
+
+pub async fn get(
+    admin: Admin,
+    path: web::Path<String>,
+    state: web::Data<AppState>,
+) -> Result<HttpResponse, AdminError> {
+    admin.require_environment()?;
+    let (client, usage) = service::get_client(&state, &Within::Anywhere, &path).await?;
+    Ok(HttpResponse::Ok()
+        .insert_header(etag(client.version))
+        .json(client_view(&client, &usage)))
+}
+
+pub async fn update(
+    admin: Admin,
+    path: web::Path<String>,
+    query: Query,
+    req: HttpRequest,
+    payload: web::Payload,
+    state: web::Data<AppState>,
+) -> Result<HttpResponse, AdminError> {
+    admin.require_environment()?;
+    let condition = if_match(&req)?;
+    let body = json_object(&req, payload, state.settings.server.admin_body_limit, false).await?;
+    let changes = parse_client(&body, false, mask(&query), state.settings.expiry_bounds())?;
+    let client = service::update_client(
+        &state,
+        &admin,
+        &Within::Anywhere,
+        &path,
+        condition.as_ref(),
+        changes,
+    )
+    .await?;
+    let usage = state.store.usage(&client.client_id).await?;
+    Ok(HttpResponse::Ok()
+        .insert_header(etag(client.version))
+        .json(client_view(&client, &usage)))
+}
+
+pub async fn delete(
+    admin: Admin,
+    path: web::Path<String>,
+    req: HttpRequest,
+    state: web::Data<AppState>,
+) -> Result<HttpResponse, AdminError> {
+    admin.require_environment()?;
+    service::delete_client(&state, &Within::Anywhere, &path, if_match(&req)?.as_ref()).await?;
+    Ok(HttpResponse::Ok().json(json!({})))
+}
+
+pub async fn create_credential(
+    admin: Admin,
+    path: web::Path<String>,
+    req: HttpRequest,
+    payload: web::Payload,
+    state: web::Data<AppState>,
+) -> Result<HttpResponse, AdminError> {
+    admin.require_environment()?;
+    let body = json_object(&req, payload, state.settings.server.admin_body_limit, false).await?;
+    let changes = parse_credential(&body, true, None)?;
+    let (client, issued) =
+        service::add_secret(&state, &admin, &Within::Anywhere, &path, changes).await?;
+    let secret = client
+        .secret(&issued.secret_id)
+        .ok_or(AdminError::Internal)?;
+    Ok(HttpResponse::Ok()
+        .insert_header(etag(client.version))
+        .json(credential_view(
+            &client,
+            secret,
+            &Usage::default(),
+            Some(&issued.plain),
+        )))
+}
+
+pub async fn list_credentials(
+    admin: Admin,
+    path: web::Path<String>,
+    query: Query,
+    state: web::Data<AppState>,
+) -> Result<HttpResponse, AdminError> {
+    admin.require_environment()?;
+    let (size, after) = page(&query)?;
+    let (client, usage) = service::get_client(&state, &Within::Anywhere, &path).await?;
+    let (secrets, next) = service::secrets_page(&client, after.as_ref(), size);
+    let credentials: Vec<_> = secrets
+        .into_iter()
+        .map(|s| credential_view(&client, s, &usage, None))
+        .collect();
+    Ok(HttpResponse::Ok().json(json!({
+        "clientCredentials": credentials,
+        "nextPageToken": next.as_ref().map(paging::encode).unwrap_or_default(),
+    })))
+}
+
+fn credential_not_found(id: &str) -> AdminError {
+    AdminError::NotFound(format!("credential {id} not found"))
+}
+
+pub async fn get_credential(
+    admin: Admin,
+    path: web::Path<(String, String)>,
+    state: web::Data<AppState>,
+) -> Result<HttpResponse, AdminError> {
+    admin.require_environment()?;
+    let (id, credential) = path.into_inner();
+    let (client, usage) = service::get_client(&state, &Within::Anywhere, &id).await?;
+    let secret = SecretId::parse(&credential)
+        .and_then(|sid| client.secret(&sid))
+        .ok_or_else(|| credential_not_found(&credential))?;
+    Ok(HttpResponse::Ok()
+        .insert_header(etag(client.version))
+        .json(credential_view(&client, secret, &usage, None)))
+}
+
+pub async fn update_credential(
+    admin: Admin,
+    path: web::Path<(String, String)>,
+    query: Query,
+    req: HttpRequest,
+    payload: web::Payload,
+    state: web::Data<AppState>,
+) -> Result<HttpResponse, AdminError> {
+    admin.require_environment()?;
+    let (id, credential) = path.into_inner();
+    let condition = if_match(&req)?;
+    let body = json_object(&req, payload, state.settings.server.admin_body_limit, false).await?;
+    let changes = parse_credential(&body, false, mask(&query))?;
+    let (client, sid) = service::update_secret(
+        &state,
+        &admin,
+        &Within::Anywhere,
+        &id,
+        &credential,
+        condition.as_ref(),
+        changes,
+    )
+    .await?;
+    let usage = state.store.usage(&client.client_id).await?;
+    let secret = client
+        .secret(&sid)
+        .ok_or_else(|| credential_not_found(&credential))?;
+    Ok(HttpResponse::Ok()
+        .insert_header(etag(client.version))
+        .json(credential_view(&client, secret, &usage, None)))
+}
+
+pub async fn delete_credential(
+    admin: Admin,
+    path: web::Path<(String, String)>,
+    req: HttpRequest,
+    state: web::Data<AppState>,
+) -> Result<HttpResponse, AdminError> {
+    admin.require_environment()?;
+    let (id, credential) = path.into_inner();
+    service::delete_secret(
+        &state,
+        &admin,
+        &Within::Anywhere,
+        &id,
+        &credential,
+        if_match(&req)?.as_ref(),
+    )
+    .await?;
+    Ok(HttpResponse::Ok().json(json!({})))
+}
