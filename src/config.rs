@@ -178,4 +178,39 @@ mod tests {
         );
         assert!(s.validate().is_ok());
     }
+
+    #[test]
+    // Jail's closure must return figment's (large) error type.
+    #[allow(clippy::result_large_err)]
+    fn a_config_file_and_env_vars_override_the_defaults_in_that_order() {
+        figment::Jail::expect_with(|jail| {
+            jail.create_file(
+                "over.toml",
+                "[server]\nbind = \"0.0.0.0:9000\"\n[redis]\nkey_prefix = \"fromfile\"\n",
+            )?;
+            jail.set_env("TOKENMINT_CONFIG", "over.toml");
+            jail.set_env("TOKENMINT_REDIS__KEY_PREFIX", "fromenv");
+            jail.set_env("TOKENMINT_ADMIN__SCOPE", "ops:admin");
+            let loaded = load().map_err(|e| e.to_string())?;
+            assert_eq!(
+                loaded.settings.server.bind, "0.0.0.0:9000",
+                "file over default"
+            );
+            assert_eq!(loaded.settings.redis.key_prefix, "fromenv", "env over file");
+            assert_eq!(loaded.settings.admin.scope, "ops:admin");
+            assert_eq!(
+                loaded.settings.keys.dir,
+                std::path::PathBuf::from("keys"),
+                "untouched default"
+            );
+            assert!(!loaded.redis_url_explicit);
+            jail.set_env("TOKENMINT_REDIS__URL", "redis://127.0.0.1:7000");
+            let loaded = load().map_err(|e| e.to_string())?;
+            assert!(loaded.redis_url_explicit);
+            assert_eq!(loaded.settings.redis.url, "redis://127.0.0.1:7000");
+            jail.set_env("TOKENMINT_TOKENS__MIN_EXPIRY", "0");
+            assert!(load().is_err(), "invalid settings are refused");
+            Ok(())
+        });
+    }
 }
