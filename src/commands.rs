@@ -46,10 +46,11 @@ pub async fn serve(loaded: Loaded, dev: bool) -> CommandResult {
             eprintln!("  generated signing key {} (kid {kid})", path.display());
         }
     }
-    let app = Application::build(settings.clone(), store.clone())?;
+    let app = Application::build(settings, store)?;
     if dev {
-        let hasher = Hasher::new(&settings.argon2)?;
-        let (client, secret) = bootstrap_admin(&store, &hasher, &settings, "dev admin").await?;
+        let state = app.state();
+        let (client, secret) =
+            bootstrap_admin(&state.store, &state.hasher, &state.settings, "dev admin").await?;
         println!(
             "{}",
             json!({"issuer": app.issuer(), "client_id": client.client_id, "client_secret": secret.expose()})

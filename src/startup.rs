@@ -32,7 +32,7 @@ pub enum StartError {
 pub struct Application {
     server: Server,
     addr: SocketAddr,
-    issuer: String,
+    state: web::Data<AppState>,
 }
 
 impl Application {
@@ -61,17 +61,18 @@ impl Application {
         tracing::info!(%addr, %issuer, kid = %keys.active().kid, alg = keys.active().alg.name(), "tokenmint listening");
         let state = web::Data::new(AppState {
             settings,
-            issuer: issuer.clone(),
+            issuer,
             store,
             keys,
             hasher,
             usage,
         });
+        let app_state = state.clone();
         let mut server = HttpServer::new(move || {
             App::new()
                 .wrap(DefaultHeaders::new().add(("X-Content-Type-Options", "nosniff")))
                 .wrap(TracingLogger::default())
-                .app_data(state.clone())
+                .app_data(app_state.clone())
                 .configure(routes)
         })
         .shutdown_timeout(10);
@@ -85,7 +86,7 @@ impl Application {
         Ok(Self {
             server,
             addr,
-            issuer,
+            state,
         })
     }
 
@@ -94,7 +95,13 @@ impl Application {
     }
 
     pub fn issuer(&self) -> &str {
-        &self.issuer
+        &self.state.issuer
+    }
+
+    /// The state the handlers share (its store and hasher serve tools such as
+    /// `serve --dev`'s admin bootstrap).
+    pub fn state(&self) -> &AppState {
+        &self.state
     }
 
     /// Stops the server: `graceful` finishes in-flight requests first.

@@ -90,13 +90,10 @@ pub async fn list_clients(
 ) -> Result<ClientList, AdminError> {
     let page = state.store.list_clients(org, after, page_size).await?;
     let total = state.store.count_clients(org).await?;
-    let mut clients = Vec::with_capacity(page.clients.len());
-    for client in page.clients {
-        let usage = state.store.usage(&client.client_id).await?;
-        clients.push((client, usage));
-    }
+    let ids: Vec<&ClientId> = page.clients.iter().map(|c| &c.client_id).collect();
+    let usages = state.store.usages(&ids).await?;
     Ok(ClientList {
-        clients,
+        clients: page.clients.into_iter().zip(usages).collect(),
         next: page.next,
         total,
     })
@@ -371,14 +368,10 @@ pub async fn update_secret(
         return Err(secret_not_found(secret_id));
     }
     let replacement = match &changes.replacement {
-        Some(plain) => Some((
-            plain.suffix(),
-            state
-                .hasher
-                .hash(plain)
-                .await
-                .map_err(|_| AdminError::Internal)?,
-        )),
+        Some(plain) => {
+            let (plain, hash) = hash_new(&state.hasher, "", Some(plain.clone())).await?;
+            Some((plain.suffix(), hash))
+        }
         None => None,
     };
     let client = modify(state, admin, within, id, if_match, |client| {
@@ -427,16 +420,19 @@ pub fn secrets_page<'a>(
     after: Option<&IndexEntry>,
     size: usize,
 ) -> (Vec<&'a Secret>, Option<IndexEntry>) {
-    let key = |s: &Secret| (s.create_time.as_nanos(), s.id.as_str().to_owned());
+    let key = |s: &'a Secret| (s.create_time.as_nanos(), s.id.as_str());
     let mut secrets: Vec<&Secret> = client
         .secrets
         .iter()
-        .filter(|s| after.is_none_or(|a| key(s) > (a.score, a.member.clone())))
+        .filter(|s| after.is_none_or(|a| key(s) > (a.score, a.member.as_str())))
         .collect();
     secrets.sort_by_key(|s| key(s));
     let next = (secrets.len() > size).then(|| {
         let (score, member) = key(secrets[size - 1]);
-        IndexEntry { score, member }
+        IndexEntry {
+            score,
+            member: member.to_owned(),
+        }
     });
     secrets.truncate(size);
     (secrets, next)

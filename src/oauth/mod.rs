@@ -38,8 +38,16 @@ pub async fn issue(state: &AppState, request: TokenRequest) -> Result<TokenRespo
         )));
     }
     let (client, secret) = authenticate(state, &request).await?;
-    let scopes = granted_scopes(&client, request.scope.as_deref())?;
-    let audience = granted_audience(&client, &request.targets)?;
+    let scopes = narrow(
+        &client.scopes,
+        request.scope.as_deref().unwrap_or("").split(' '),
+        |scope| OAuthError::InvalidScope(format!("scope {scope:?} is not granted to this client")),
+    )?;
+    let audience = narrow(
+        &client.audience,
+        request.targets.iter().map(String::as_str),
+        |target| OAuthError::InvalidTarget(format!("{target:?} is not an audience of this client")),
+    )?;
     let environments = granted_environments(&secret, request.environment.as_deref())?;
 
     let now = Timestamp::now().as_secs();
@@ -112,11 +120,14 @@ async fn authenticate(
         })?,
         None => None,
     };
-    // The stored suffix narrows the candidates to (almost always) one secret.
+    // The stored suffix narrows the candidates to (almost always) one secret; with none,
+    // the dummy hash is verified instead.
     let suffix = credentials.secret.suffix();
-    let candidate = client
-        .as_ref()
-        .and_then(|c| c.secrets.iter().find(|s| s.secret_suffix == suffix));
+    let mut candidates = client
+        .iter()
+        .flat_map(|c| &c.secrets)
+        .filter(|s| s.secret_suffix == suffix)
+        .peekable();
     let verify = |hash| async move {
         state
             .hasher
@@ -128,24 +139,14 @@ async fn authenticate(
             })
     };
     let mut matched = None;
-    if let (Some(client), Some(first)) = (&client, candidate) {
-        if verify(Some(&first.hash)).await? {
-            matched = Some(first.clone());
-        } else {
-            // Another secret of this client may share the suffix (rare); check those too.
-            for other in client
-                .secrets
-                .iter()
-                .filter(|s| s.secret_suffix == suffix && s.id != first.id)
-            {
-                if verify(Some(&other.hash)).await? {
-                    matched = Some(other.clone());
-                    break;
-                }
-            }
-        }
-    } else {
+    if candidates.peek().is_none() {
         verify(None).await?;
+    }
+    for secret in candidates {
+        if verify(Some(&secret.hash)).await? {
+            matched = Some(secret.clone());
+            break;
+        }
     }
     match (client, matched) {
         (Some(client), Some(secret)) if secret.is_usable(Timestamp::now()) => Ok((client, secret)),
@@ -153,45 +154,24 @@ async fn authenticate(
     }
 }
 
-/// The requested scopes, each one the client's; none requested → all of them.
-fn granted_scopes(client: &Client, requested: Option<&str>) -> Result<Vec<String>, OAuthError> {
-    let requested: Vec<&str> = requested
-        .unwrap_or("")
-        .split(' ')
-        .filter(|s| !s.is_empty())
-        .collect();
-    if requested.is_empty() {
-        return Ok(client.scopes.clone());
-    }
-    let mut granted: Vec<String> = Vec::with_capacity(requested.len());
-    for scope in requested {
-        if !client.scopes.iter().any(|s| s == scope) {
-            return Err(OAuthError::InvalidScope(format!(
-                "scope {scope:?} is not granted to this client"
-            )));
+/// The requested values, each one of `allowed` (else `refuse(value)`), without repeats;
+/// none requested → all of `allowed`. Used for scopes and for audiences/resources.
+fn narrow<'a>(
+    allowed: &[String],
+    requested: impl IntoIterator<Item = &'a str>,
+    refuse: impl Fn(&str) -> OAuthError,
+) -> Result<Vec<String>, OAuthError> {
+    let mut granted: Vec<String> = Vec::new();
+    for value in requested.into_iter().filter(|v| !v.is_empty()) {
+        if !allowed.iter().any(|a| a == value) {
+            return Err(refuse(value));
         }
-        if !granted.iter().any(|g| g == scope) {
-            granted.push(scope.to_owned());
+        if !granted.iter().any(|g| g == value) {
+            granted.push(value.to_owned());
         }
     }
-    Ok(granted)
-}
-
-/// The requested audiences/resources, each one of the client's; none → all of them.
-fn granted_audience(client: &Client, requested: &[String]) -> Result<Vec<String>, OAuthError> {
-    if requested.is_empty() {
-        return Ok(client.audience.clone());
-    }
-    let mut granted: Vec<String> = Vec::with_capacity(requested.len());
-    for target in requested {
-        if !client.audience.contains(target) {
-            return Err(OAuthError::InvalidTarget(format!(
-                "{target:?} is not an audience of this client"
-            )));
-        }
-        if !granted.contains(target) {
-            granted.push(target.clone());
-        }
+    if granted.is_empty() {
+        granted = allowed.to_vec();
     }
     Ok(granted)
 }

@@ -126,8 +126,11 @@ impl MemoryBackend {
         }
     }
 
-    pub fn hash_get_all(&self, key: &str) -> HashMap<String, String> {
-        self.state().hashes.get(key).cloned().unwrap_or_default()
+    pub fn hash_get_all_many(&self, keys: &[String]) -> Vec<HashMap<String, String>> {
+        let state = self.state();
+        keys.iter()
+            .map(|k| state.hashes.get(k).cloned().unwrap_or_default())
+            .collect()
     }
 }
 

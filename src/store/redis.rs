@@ -213,7 +213,18 @@ impl RedisBackend {
         Ok(())
     }
 
-    pub async fn hash_get_all(&self, key: &str) -> Result<HashMap<String, String>, StoreError> {
-        Ok(self.conn().hgetall(key).await?)
+    /// Several HASHes in one pipeline (one round trip; keys may span cluster slots).
+    pub async fn hash_get_all_many(
+        &self,
+        keys: &[String],
+    ) -> Result<Vec<HashMap<String, String>>, StoreError> {
+        if keys.is_empty() {
+            return Ok(Vec::new());
+        }
+        let mut pipe = redis::pipe();
+        for key in keys {
+            pipe.hgetall(key);
+        }
+        Ok(pipe.query_async(&mut self.conn()).await?)
     }
 }

@@ -108,17 +108,20 @@ pub async fn spawn(options: Spawn) -> TestApp {
     settings.keys.active = options.active.unwrap_or_default();
 
     let store = store_for(&settings).await;
-    let app = Application::build(settings.clone(), store.clone()).expect("the app builds");
+    let app = Application::build(settings.clone(), store).expect("the app builds");
     let base = format!("http://{}", app.addr());
     let issuer = app.issuer().to_owned();
     let handle = app.handle();
+    let state = app.state();
+    let (admin, secret) = tokenmint::admin::service::bootstrap_admin(
+        &state.store,
+        &state.hasher,
+        &settings,
+        "test admin",
+    )
+    .await
+    .expect("bootstrap admin");
     tokio::spawn(app.run_until_stopped());
-
-    let hasher = tokenmint::crypto::Hasher::new(&settings.argon2).unwrap();
-    let (admin, secret) =
-        tokenmint::admin::service::bootstrap_admin(&store, &hasher, &settings, "test admin")
-            .await
-            .expect("bootstrap admin");
     let mut app = TestApp {
         base,
         issuer,
