@@ -285,12 +285,14 @@ pub async fn update_client(
     id: &str,
     if_match: Option<&IfMatch>,
     changes: ClientChanges,
-) -> Result<Client, AdminError> {
-    modify(state, admin, within, id, if_match, |client| {
+) -> Result<(Client, Usage), AdminError> {
+    let client = modify(state, admin, within, id, if_match, |client| {
         changes.clone().apply(client);
         Ok(())
     })
-    .await
+    .await?;
+    let usage = state.store.usage(&client.client_id).await?;
+    Ok((client, usage))
 }
 
 pub async fn delete_client(
@@ -352,7 +354,8 @@ fn too_many_secrets(max: usize) -> AdminError {
     ))
 }
 
-/// Changes a secret's fields; a `replacement` value is hashed and swapped in.
+/// Changes a secret's fields; a `replacement` value is hashed and swapped in. Returns the
+/// client with the changed secret.
 pub async fn update_secret(
     state: &AppState,
     admin: &Admin,
@@ -361,7 +364,7 @@ pub async fn update_secret(
     secret_id: &str,
     if_match: Option<&IfMatch>,
     changes: SecretChanges,
-) -> Result<(Client, SecretId), AdminError> {
+) -> Result<(Client, Usage), AdminError> {
     let sid = SecretId::parse(secret_id).ok_or_else(|| secret_not_found(secret_id))?;
     let current = load(state, within, id).await?;
     if current.secret(&sid).is_none() {
@@ -389,7 +392,8 @@ pub async fn update_secret(
         Ok(())
     })
     .await?;
-    Ok((client, sid))
+    let usage = state.store.usage(&client.client_id).await?;
+    Ok((client, usage))
 }
 
 pub async fn delete_secret(

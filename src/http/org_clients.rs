@@ -101,9 +101,8 @@ pub async fn update(
     let condition = if_match(&req)?;
     let body = json_object(&req, payload, state.settings.server.admin_body_limit, false).await?;
     let changes = parse_client(&body, false, state.settings.expiry_bounds())?;
-    let client =
+    let (client, usage) =
         service::update_client(&state, &admin, &within, &id, condition.as_ref(), changes).await?;
-    let usage = state.store.usage(&client.client_id).await?;
     Ok(HttpResponse::Ok()
         .insert_header(etag(client.version))
         .json(json!({"client": client_view(&client, &usage)})))

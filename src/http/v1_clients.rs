@@ -10,7 +10,7 @@ use super::body::{etag, if_match, json_object};
 use crate::admin::service::{self, Within};
 use crate::admin::v1::{client_view, credential_view, parse_client, parse_credential};
 use crate::admin::{Admin, AdminError, paging};
-use crate::domain::{SecretId, Usage};
+use crate::domain::{Client, SecretId, Usage};
 use crate::state::AppState;
 
 type Query = web::Query<HashMap<String, String>>;
@@ -89,7 +89,7 @@ pub async fn update(
     let condition = if_match(&req)?;
     let body = json_object(&req, payload, state.settings.server.admin_body_limit, false).await?;
     let changes = parse_client(&body, false, mask(&query), state.settings.expiry_bounds())?;
-    let client = service::update_client(
+    let (client, usage) = service::update_client(
         &state,
         &admin,
         &Within::Anywhere,
@@ -98,7 +98,6 @@ pub async fn update(
         changes,
     )
     .await?;
-    let usage = state.store.usage(&client.client_id).await?;
     Ok(HttpResponse::Ok()
         .insert_header(etag(client.version))
         .json(client_view(&client, &usage)))
@@ -160,8 +159,18 @@ pub async fn list_credentials(
     })))
 }
 
-fn credential_not_found(id: &str) -> AdminError {
-    AdminError::NotFound(format!("credential {id} not found"))
+/// 200 with the credential named by the path, and the client's ETag.
+fn credential_response(
+    client: &Client,
+    usage: &Usage,
+    credential: &str,
+) -> Result<HttpResponse, AdminError> {
+    let secret = SecretId::parse(credential)
+        .and_then(|sid| client.secret(&sid))
+        .ok_or_else(|| AdminError::NotFound(format!("credential {credential} not found")))?;
+    Ok(HttpResponse::Ok()
+        .insert_header(etag(client.version))
+        .json(credential_view(client, secret, usage, None)))
 }
 
 pub async fn get_credential(
@@ -172,12 +181,7 @@ pub async fn get_credential(
     admin.require_environment()?;
     let (id, credential) = path.into_inner();
     let (client, usage) = service::get_client(&state, &Within::Anywhere, &id).await?;
-    let secret = SecretId::parse(&credential)
-        .and_then(|sid| client.secret(&sid))
-        .ok_or_else(|| credential_not_found(&credential))?;
-    Ok(HttpResponse::Ok()
-        .insert_header(etag(client.version))
-        .json(credential_view(&client, secret, &usage, None)))
+    credential_response(&client, &usage, &credential)
 }
 
 pub async fn update_credential(
@@ -193,7 +197,7 @@ pub async fn update_credential(
     let condition = if_match(&req)?;
     let body = json_object(&req, payload, state.settings.server.admin_body_limit, false).await?;
     let changes = parse_credential(&body, false, mask(&query))?;
-    let (client, sid) = service::update_secret(
+    let (client, usage) = service::update_secret(
         &state,
         &admin,
         &Within::Anywhere,
@@ -203,13 +207,7 @@ pub async fn update_credential(
         changes,
     )
     .await?;
-    let usage = state.store.usage(&client.client_id).await?;
-    let secret = client
-        .secret(&sid)
-        .ok_or_else(|| credential_not_found(&credential))?;
-    Ok(HttpResponse::Ok()
-        .insert_header(etag(client.version))
-        .json(credential_view(&client, secret, &usage, None)))
+    credential_response(&client, &usage, &credential)
 }
 
 pub async fn delete_credential(

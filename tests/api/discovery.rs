@@ -21,15 +21,7 @@ async fn both_discovery_documents_describe_the_token_endpoint_and_keys() {
         "/.well-known/oauth-authorization-server",
         "/.well-known/openid-configuration",
     ] {
-        let doc: Value = app
-            .http
-            .get(app.url(path))
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
+        let doc: Value = app.public_json(path).await;
         assert_eq!(doc["issuer"], app.issuer, "{path}");
         assert_eq!(
             doc["token_endpoint"],
@@ -50,15 +42,7 @@ async fn both_discovery_documents_describe_the_token_endpoint_and_keys() {
             serde_json::json!(["client_secret_basic", "client_secret_post"])
         );
     }
-    let oidc: Value = app
-        .http
-        .get(app.url("/.well-known/openid-configuration"))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let oidc: Value = app.public_json("/.well-known/openid-configuration").await;
     assert_eq!(
         oidc["subject_types_supported"],
         serde_json::json!(["public"])
@@ -88,15 +72,7 @@ async fn the_jwks_is_served_at_both_paths_with_thumbprint_kids_and_caching() {
         jwk.thumbprint(jsonwebtoken::jwk::ThumbprintHash::SHA256)
             .unwrap()
     );
-    let raw: Value = app
-        .http
-        .get(app.url("/keys"))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let raw: Value = app.public_json("/keys").await;
     assert_eq!(raw["keys"][0]["use"], "sig");
     assert_eq!(raw["keys"][0]["alg"], "ES256");
     assert!(
@@ -117,15 +93,7 @@ async fn every_key_in_the_folder_is_published_and_the_configured_one_signs() {
             ..Spawn::default()
         })
         .await;
-        let jwks: Value = app
-            .http
-            .get(app.url("/keys"))
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
+        let jwks: Value = app.public_json("/keys").await;
         let mut kids: Vec<&str> = jwks["keys"]
             .as_array()
             .unwrap()

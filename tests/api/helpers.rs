@@ -170,6 +170,42 @@ impl TestApp {
             .unwrap()
     }
 
+    /// An unauthenticated `GET` (discovery, keys), parsed as JSON.
+    pub async fn public_json<T: serde::de::DeserializeOwned>(&self, path: &str) -> T {
+        self.http
+            .get(self.url(path))
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap()
+    }
+
+    /// `GET` as the admin, parsed as JSON (whatever the status).
+    pub async fn get_json(&self, path: &str) -> Value {
+        self.get(path).await.json().await.unwrap()
+    }
+
+    /// `GET`s `path` until the JSON pointer `pointer` holds a string (for values written
+    /// off the response path), for up to 2.5 s; returns what it last held.
+    pub async fn eventually_string(&self, path: &str, pointer: &str) -> Value {
+        let mut value = Value::Null;
+        for _ in 0..50 {
+            value = self
+                .get_json(path)
+                .await
+                .pointer(pointer)
+                .cloned()
+                .unwrap_or(Value::Null);
+            if value.is_string() {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        value
+    }
+
     pub async fn post(&self, path: &str, body: &Value) -> Response {
         self.admin(self.http.post(self.url(path)))
             .json(body)
@@ -249,15 +285,7 @@ impl TestApp {
 
     /// Verifies a token against the served JWKS with jsonwebtoken; returns its claims.
     pub async fn verify(&self, token: &str) -> Value {
-        let jwks: JwkSet = self
-            .http
-            .get(self.url("/.well-known/jwks.json"))
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
+        let jwks: JwkSet = self.public_json("/.well-known/jwks.json").await;
         let header = jsonwebtoken::decode_header(token).expect("a JWT header");
         let jwk = jwks
             .find(header.kid.as_deref().expect("a kid"))

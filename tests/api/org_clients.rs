@@ -37,12 +37,7 @@ async fn creating_with_the_seed_body_returns_the_seed_shape_and_one_secret() {
         format!("clients/{}", app.admin_id)
     );
 
-    let read: Value = app
-        .get(&path(ORG, &format!("/{id}")))
-        .await
-        .json()
-        .await
-        .unwrap();
+    let read: Value = app.get_json(&path(ORG, &format!("/{id}"))).await;
     assert_eq!(read["client"]["name"], "GitHub Actions Deployment Service");
     assert!(
         !read.to_string().contains(plain),
@@ -290,12 +285,7 @@ async fn every_validation_rule_rejects_its_bad_inputs_naming_the_field() {
         "name cannot be reset",
     )
     .await;
-    let after: Value = app
-        .get(&path(ORG, &format!("/{id}")))
-        .await
-        .json()
-        .await
-        .unwrap();
+    let after: Value = app.get_json(&path(ORG, &format!("/{id}"))).await;
     assert_eq!(
         after["client"]["name"], client["name"],
         "a rejected PATCH changes nothing"
@@ -415,12 +405,7 @@ async fn a_client_holds_at_most_five_secrets() {
     }
     let response = app.post(&secrets_path, &json!({})).await;
     assert_error(response, StatusCode::CONFLICT, &[], "sixth secret").await;
-    let body: Value = app
-        .get(&path(ORG, &format!("/{id}")))
-        .await
-        .json()
-        .await
-        .unwrap();
+    let body: Value = app.get_json(&path(ORG, &format!("/{id}"))).await;
     assert_eq!(body["client"]["secrets"].as_array().unwrap().len(), 5);
     let response = app
         .delete(&path(ORG, &format!("/{id}/secrets/sks_000000000000000000")))
@@ -443,11 +428,8 @@ async fn lists_page_through_an_organization_in_creation_order() {
     let mut token = String::new();
     loop {
         let body: Value = app
-            .get(&path(ORG, &format!("?page_size=3&page_token={token}")))
-            .await
-            .json()
-            .await
-            .unwrap();
+            .get_json(&path(ORG, &format!("?page_size=3&page_token={token}")))
+            .await;
         assert_eq!(body["total_size"], 7);
         assert_eq!(body["prev_page_token"], "");
         for client in body["clients"].as_array().unwrap() {
@@ -459,7 +441,7 @@ async fn lists_page_through_an_organization_in_creation_order() {
         }
     }
     assert_eq!(seen, created);
-    let default_page: Value = app.get(&path(ORG, "")).await.json().await.unwrap();
+    let default_page: Value = app.get_json(&path(ORG, "")).await;
     assert_eq!(default_page["clients"].as_array().unwrap().len(), 7);
 }
 
@@ -471,12 +453,7 @@ async fn a_page_boundary_survives_deletes_and_inserts_between_pages() {
         let (client, _) = app.create_client(ORG, &seed_create_body()).await;
         ids.push(client["client_id"].as_str().unwrap().to_owned());
     }
-    let first: Value = app
-        .get(&path(ORG, "?page_size=2"))
-        .await
-        .json()
-        .await
-        .unwrap();
+    let first: Value = app.get_json(&path(ORG, "?page_size=2")).await;
     let token = first["next_page_token"].as_str().unwrap().to_owned();
     // The page's last item is deleted and a new client added before the next page.
     assert_eq!(
@@ -487,11 +464,8 @@ async fn a_page_boundary_survives_deletes_and_inserts_between_pages() {
     );
     let (late, _) = app.create_client(ORG, &seed_create_body()).await;
     let second: Value = app
-        .get(&path(ORG, &format!("?page_size=10&page_token={token}")))
-        .await
-        .json()
-        .await
-        .unwrap();
+        .get_json(&path(ORG, &format!("?page_size=10&page_token={token}")))
+        .await;
     let rest: Vec<&str> = second["clients"]
         .as_array()
         .unwrap()
@@ -555,7 +529,7 @@ async fn etags_make_writes_conditional() {
         "stale If-Match on DELETE",
     )
     .await;
-    let body: Value = app.get(&client_path).await.json().await.unwrap();
+    let body: Value = app.get_json(&client_path).await;
     assert_eq!(body["client"]["name"], "v2");
     let ok = app
         .admin(app.http.delete(app.url(&client_path)))
@@ -584,7 +558,7 @@ async fn concurrent_patches_of_different_fields_all_survive() {
     for response in futures_util::future::join_all(requests).await {
         assert_eq!(response.status(), StatusCode::OK);
     }
-    let body: Value = app.get(&client_path).await.json().await.unwrap();
+    let body: Value = app.get_json(&client_path).await;
     let c = &body["client"];
     assert_eq!(
         (c["name"].as_str(), c["description"].as_str()),
@@ -619,14 +593,9 @@ async fn another_organizations_clients_are_invisible() {
     ] {
         assert_error(response, StatusCode::NOT_FOUND, &[], case).await;
     }
-    let list: Value = app.get(&path("org_b", "")).await.json().await.unwrap();
+    let list: Value = app.get_json(&path("org_b", "")).await;
     assert_eq!(list["total_size"], 0);
-    let body: Value = app
-        .get(&path("org_a", &format!("/{id}")))
-        .await
-        .json()
-        .await
-        .unwrap();
+    let body: Value = app.get_json(&path("org_a", &format!("/{id}"))).await;
     assert_eq!(
         body["client"]["name"], "GitHub Actions Deployment Service",
         "untouched"
@@ -650,7 +619,7 @@ async fn deleting_a_client_stops_its_secrets_and_unlists_it() {
         app.token_request(id, &secret, &[]).await.status(),
         StatusCode::UNAUTHORIZED
     );
-    let list: Value = app.get(&path(ORG, "")).await.json().await.unwrap();
+    let list: Value = app.get_json(&path(ORG, "")).await;
     assert_eq!(list["total_size"], 0);
     assert_error(
         app.get(&path(ORG, &format!("/{id}"))).await,

@@ -22,11 +22,8 @@ async fn a_restarted_server_keeps_clients_and_keys() {
     })
     .await;
     let body: Value = again
-        .get(&format!("{}/{id}", TestApp::clients_path(ORG)))
-        .await
-        .json()
-        .await
-        .unwrap();
+        .get_json(&format!("{}/{id}", TestApp::clients_path(ORG)))
+        .await;
     assert_eq!(body["client"]["name"], "GitHub Actions Deployment Service");
     let new_token = again.token_for(&id, &secret).await;
     let old_header = jsonwebtoken::decode_header(&old_token).unwrap();
@@ -37,15 +34,7 @@ async fn a_restarted_server_keeps_clients_and_keys() {
     );
     // The restarted server listens on a new port (a new issuer), so check that a token
     // from before the restart still finds its key in the new server's JWKS.
-    let jwks: jsonwebtoken::jwk::JwkSet = again
-        .http
-        .get(again.url("/keys"))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let jwks: jsonwebtoken::jwk::JwkSet = again.public_json("/keys").await;
     assert!(jwks.find(old_header.kid.as_deref().unwrap()).is_some());
 }
 
@@ -151,12 +140,7 @@ async fn an_index_entry_left_by_a_crash_is_skipped_and_removed() {
         .zadd(format!("{}:org:{{{ORG}}}:clients", app.prefix), ghost, 1)
         .await
         .unwrap();
-    let list: Value = app
-        .get(&TestApp::clients_path(ORG))
-        .await
-        .json()
-        .await
-        .unwrap();
+    let list: Value = app.get_json(&TestApp::clients_path(ORG)).await;
     let ids: Vec<&str> = list["clients"]
         .as_array()
         .unwrap()

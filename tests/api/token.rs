@@ -385,15 +385,9 @@ async fn use_of_a_secret_shows_as_last_used_time() {
     );
     app.token_for(id, &secret).await;
     let path = format!("{}/{id}", TestApp::clients_path(ORG));
-    let mut seen = Value::Null;
-    for _ in 0..50 {
-        let body: Value = app.get(&path).await.json().await.unwrap();
-        seen = body["client"]["secrets"][0]["last_used_time"].clone();
-        if seen.is_string() {
-            break;
-        }
-        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
-    }
+    let seen = app
+        .eventually_string(&path, "/client/secrets/0/last_used_time")
+        .await;
     assert!(
         seen.as_str().is_some_and(|t| t.ends_with('Z')),
         "last_used_time: {seen}"

@@ -81,37 +81,21 @@ async fn a_credential_created_here_authenticates_at_the_token_endpoint() {
     assert!(body["error_description"].as_str().unwrap().contains("dev"));
 
     let read: Value = app
-        .get(&format!("/v1/clients/{client}/credentials/{sid}"))
-        .await
-        .json()
-        .await
-        .unwrap();
+        .get_json(&format!("/v1/clients/{client}/credentials/{sid}"))
+        .await;
     assert!(
         read.get("clientSecret").is_none(),
         "the secret is returned only at creation"
     );
     // lastSeenTime follows use (written off the response path).
-    let mut seen = Value::Null;
-    for _ in 0..50 {
-        let read: Value = app
-            .get(&format!("/v1/clients/{client}/credentials/{sid}"))
-            .await
-            .json()
-            .await
-            .unwrap();
-        seen = read["lastSeenTime"].clone();
-        if seen.is_string() {
-            break;
-        }
-        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
-    }
+    let seen = app
+        .eventually_string(
+            &format!("/v1/clients/{client}/credentials/{sid}"),
+            "/lastSeenTime",
+        )
+        .await;
     assert!(seen.is_string(), "credential lastSeenTime: {seen}");
-    let read: Value = app
-        .get(&format!("/v1/clients/{client}"))
-        .await
-        .json()
-        .await
-        .unwrap();
+    let read: Value = app.get_json(&format!("/v1/clients/{client}")).await;
     assert!(
         read["lastSeenTime"].is_string(),
         "client lastSeenTime: {read}"
@@ -124,7 +108,7 @@ async fn the_seed_patch_changes_exactly_the_masked_fields() {
     let client = new_client(&app).await;
     let (sid, _) = new_credential(&app, &client, json!({"displayName": "old", "labels": {"team": "a"}, "sdkType": "FRONTEND", "environments": ["x"]})).await;
     let path = format!("/v1/clients/{client}/credentials/{sid}");
-    let before: Value = app.get(&path).await.json().await.unwrap();
+    let before: Value = app.get_json(&path).await;
     let seed = json!({"displayName": "backend prod", "environments": ["production"], "labels": {"tier": "gold"}, "sdkType": "BACKEND"});
     let response = app
         .patch(
@@ -350,12 +334,7 @@ async fn a_client_is_one_record_seen_from_both_faces() {
     let app = spawn_app().await;
     let (client, secret) = app.create_client(ORG, &seed_create_body()).await;
     let id = client["client_id"].as_str().unwrap();
-    let v1: Value = app
-        .get(&format!("/v1/clients/{id}"))
-        .await
-        .json()
-        .await
-        .unwrap();
+    let v1: Value = app.get_json(&format!("/v1/clients/{id}")).await;
     assert_eq!(v1["name"], format!("clients/{id}"));
     assert_eq!(v1["displayName"], client["name"]);
     assert_eq!(v1["organizationId"], ORG);
@@ -371,19 +350,11 @@ async fn a_client_is_one_record_seen_from_both_faces() {
         .unwrap();
     assert_eq!(updated["labels"], json!({"team": "ops"}));
     let org: Value = app
-        .get(&format!("{}/{id}", TestApp::clients_path(ORG)))
-        .await
-        .json()
-        .await
-        .unwrap();
+        .get_json(&format!("{}/{id}", TestApp::clients_path(ORG)))
+        .await;
     assert_eq!(org["client"]["description"], "via v1");
     assert_eq!(org["client"]["scopes"], client["scopes"]);
-    let creds: Value = app
-        .get(&format!("/v1/clients/{id}/credentials"))
-        .await
-        .json()
-        .await
-        .unwrap();
+    let creds: Value = app.get_json(&format!("/v1/clients/{id}/credentials")).await;
     assert_eq!(
         creds["clientCredentials"][0]["secretSuffix"],
         &secret[secret.len() - 4..]
@@ -420,11 +391,8 @@ async fn pagination_holds_under_concurrent_inserts_and_deletes() {
     let mut added = Vec::new();
     loop {
         let body: Value = app
-            .get(&format!("/v1/clients?pageSize=2&pageToken={token}"))
-            .await
-            .json()
-            .await
-            .unwrap();
+            .get_json(&format!("/v1/clients?pageSize=2&pageToken={token}"))
+            .await;
         for c in body["clients"].as_array().unwrap() {
             seen.push(
                 c["name"]
@@ -472,21 +440,15 @@ async fn pagination_holds_under_concurrent_inserts_and_deletes() {
         new_credential(&app, client, json!({"displayName": format!("c{n}")})).await;
     }
     let first: Value = app
-        .get(&format!("/v1/clients/{client}/credentials?pageSize=3"))
-        .await
-        .json()
-        .await
-        .unwrap();
+        .get_json(&format!("/v1/clients/{client}/credentials?pageSize=3"))
+        .await;
     assert_eq!(first["clientCredentials"].as_array().unwrap().len(), 3);
     let token = first["nextPageToken"].as_str().unwrap();
     let second: Value = app
-        .get(&format!(
+        .get_json(&format!(
             "/v1/clients/{client}/credentials?pageSize=3&pageToken={token}"
         ))
-        .await
-        .json()
-        .await
-        .unwrap();
+        .await;
     let names: Vec<&str> = second["clientCredentials"]
         .as_array()
         .unwrap()
