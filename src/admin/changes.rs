@@ -3,8 +3,18 @@
 
 use std::collections::BTreeMap;
 
+use serde_json::Value;
+
 use crate::crypto::PlainSecret;
-use crate::domain::{Client, CustomClaim, SdkType, Secret, SecretStatus, Timestamp};
+use crate::domain::fields::{self, Parsed};
+use crate::domain::{
+    Client, CustomClaim, ExpiryBounds, FieldViolation, SdkType, Secret, SecretStatus, Timestamp,
+};
+
+/// The parsed value, or its violations appended to `errors`.
+pub fn keep<T>(errors: &mut Vec<FieldViolation>, parsed: Parsed<T>) -> Option<T> {
+    parsed.map_err(|mut e| errors.append(&mut e)).ok()
+}
 
 /// `Some(value)` sets a field (defaults included, for a clear); `None` leaves it alone.
 #[derive(Clone, Debug, Default)]
@@ -19,6 +29,43 @@ pub struct ClientChanges {
 }
 
 impl ClientChanges {
+    /// Sets one field from its JSON; `None` or `null` resets it to its default. `field` is
+    /// the model's name (`name`, `description`, `labels`, `scopes`, `audience`,
+    /// `custom_claims`, `expiry`), `key` the name the caller sent, used in errors. The name
+    /// cannot be reset: a client needs one.
+    pub fn set(
+        &mut self,
+        field: &str,
+        key: &str,
+        value: Option<&Value>,
+        bounds: ExpiryBounds,
+        errors: &mut Vec<FieldViolation>,
+    ) {
+        let e = errors;
+        match (field, value.filter(|v| !v.is_null())) {
+            ("name", None) => e.push(FieldViolation::new(
+                key,
+                "is required and cannot be cleared",
+            )),
+            ("name", Some(v)) => self.name = keep(e, fields::client_name(v, key)),
+            ("description", None) => self.description = Some(String::new()),
+            ("description", Some(v)) => self.description = keep(e, fields::description(v, key)),
+            ("labels", None) => self.labels = Some(BTreeMap::new()),
+            ("labels", Some(v)) => self.labels = keep(e, fields::labels(v, key)),
+            ("scopes", None) => self.scopes = Some(Vec::new()),
+            ("scopes", Some(v)) => self.scopes = keep(e, fields::scopes(v, key)),
+            ("audience", None) => self.audience = Some(Vec::new()),
+            ("audience", Some(v)) => self.audience = keep(e, fields::audience(v, key)),
+            ("custom_claims", None) => self.custom_claims = Some(Vec::new()),
+            ("custom_claims", Some(v)) => {
+                self.custom_claims = keep(e, fields::custom_claims(v, key))
+            }
+            ("expiry", None) => self.expiry = Some(bounds.default),
+            ("expiry", Some(v)) => self.expiry = keep(e, fields::expiry(v, key, bounds)),
+            _ => e.push(FieldViolation::new(key, "is not a known field")),
+        }
+    }
+
     pub fn apply(self, client: &mut Client) {
         let Self {
             name,

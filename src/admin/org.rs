@@ -10,7 +10,6 @@ use serde_json::{Map, Value};
 
 use super::changes::ClientChanges;
 use super::error::AdminError;
-use crate::domain::fields;
 use crate::domain::{
     Client, CustomClaim, ExpiryBounds, FieldViolation, Secret, SecretStatus, Timestamp, Usage,
 };
@@ -32,41 +31,16 @@ pub fn parse_client(
 ) -> Result<ClientChanges, AdminError> {
     let mut changes = ClientChanges::default();
     let mut errors: Vec<FieldViolation> = Vec::new();
-    let mut keep = |result: fields::Parsed<()>| {
-        if let Err(mut e) = result {
-            errors.append(&mut e);
-        }
-    };
     for (key, value) in body {
-        let field = key.as_str();
-        let null = value.is_null();
-        match field {
-            "name" if null => keep(Err(vec![FieldViolation::new(
-                field,
-                "cannot be null; a client needs a name",
-            )])),
-            "name" => keep(fields::client_name(value, field).map(|v| changes.name = Some(v))),
-            "description" if null => changes.description = Some(String::new()),
-            "description" => {
-                keep(fields::description(value, field).map(|v| changes.description = Some(v)))
+        match key.as_str() {
+            "name" | "description" | "scopes" | "audience" | "custom_claims" | "expiry" => {
+                changes.set(key, key, Some(value), bounds, &mut errors);
             }
-            "scopes" if null => changes.scopes = Some(Vec::new()),
-            "scopes" => keep(fields::scopes(value, field).map(|v| changes.scopes = Some(v))),
-            "audience" if null => changes.audience = Some(Vec::new()),
-            "audience" => keep(fields::audience(value, field).map(|v| changes.audience = Some(v))),
-            "custom_claims" if null => changes.custom_claims = Some(Vec::new()),
-            "custom_claims" => {
-                keep(fields::custom_claims(value, field).map(|v| changes.custom_claims = Some(v)))
-            }
-            "expiry" if null => changes.expiry = Some(bounds.default),
-            "expiry" => {
-                keep(fields::expiry(value, field, bounds).map(|v| changes.expiry = Some(v)))
-            }
-            _ if OUTPUT_ONLY.contains(&field) => {}
-            _ => keep(Err(vec![FieldViolation::new(
+            field if OUTPUT_ONLY.contains(&field) => {}
+            field => errors.push(FieldViolation::new(
                 field,
                 "is not a known field of OrganizationClient",
-            )])),
+            )),
         }
     }
     if creating && !body.contains_key("name") {

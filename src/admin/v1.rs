@@ -12,7 +12,7 @@ use std::collections::BTreeMap;
 use serde::Serialize;
 use serde_json::{Map, Value};
 
-use super::changes::{ClientChanges, SecretChanges};
+use super::changes::{ClientChanges, SecretChanges, keep};
 use super::error::AdminError;
 use crate::crypto::PlainSecret;
 use crate::domain::fields::{self, Parsed};
@@ -35,11 +35,30 @@ fn snake(path: &str) -> String {
     out
 }
 
+/// `foo_bar` → `fooBar`, the name a field has in this face's JSON.
+fn camel(name: &str) -> String {
+    let mut out = String::with_capacity(name.len());
+    let mut upper = false;
+    for c in name.chars() {
+        if c == '_' {
+            upper = true;
+        } else if upper {
+            out.push(c.to_ascii_uppercase());
+            upper = false;
+        } else {
+            out.push(c);
+        }
+    }
+    out
+}
+
 /// Which fields an update touches.
 enum Mask {
     /// No mask: the fields present in the body.
     Present,
-    /// `*` or a list: these fields (snake_case), present or cleared.
+    /// `*`: every mutable field, present or cleared.
+    All,
+    /// A list: these fields (snake_case), present or cleared.
     Fields(Vec<String>),
 }
 
@@ -52,9 +71,7 @@ fn parse_mask(
         return Ok(Mask::Present);
     };
     if raw == "*" {
-        return Ok(Mask::Fields(
-            mutable.iter().map(|f| (*f).to_owned()).collect(),
-        ));
+        return Ok(Mask::All);
     }
     let mut errors = Vec::new();
     let mut fields = Vec::new();
@@ -108,32 +125,26 @@ fn body_fields<'a>(
     out
 }
 
-/// For each field the update touches: `Some(value)` to set, `None` to clear.
+/// For each field the update touches (snake_case name, the key as sent), its value:
+/// `None` to clear.
 fn touched<'a>(
     mask: &Mask,
+    mutable: &[&str],
     present: &BTreeMap<String, (&'a str, &'a Value)>,
-) -> Vec<(String, Option<(&'a str, &'a Value)>)> {
+) -> Vec<(String, String, Option<&'a Value>)> {
+    let listed = |name: &str| {
+        let (key, value) = present
+            .get(name)
+            .map_or((camel(name), None), |(key, value)| {
+                ((*key).to_owned(), Some(*value))
+            });
+        (name.to_owned(), key, value.filter(|v| !v.is_null()))
+    };
     match mask {
-        Mask::Present => present
-            .iter()
-            .map(|(name, (key, value))| {
-                (name.clone(), (!value.is_null()).then_some((*key, *value)))
-            })
-            .collect(),
-        Mask::Fields(fields) => fields
-            .iter()
-            .map(|name| {
-                (
-                    name.clone(),
-                    present.get(name).copied().filter(|(_, v)| !v.is_null()),
-                )
-            })
-            .collect(),
+        Mask::Present => present.keys().map(|name| listed(name)).collect(),
+        Mask::All => mutable.iter().map(|name| listed(name)).collect(),
+        Mask::Fields(fields) => fields.iter().map(|name| listed(name)).collect(),
     }
-}
-
-fn keep<T>(errors: &mut Vec<FieldViolation>, parsed: Parsed<T>) -> Option<T> {
-    parsed.map_err(|mut e| errors.append(&mut e)).ok()
 }
 
 const CLIENT_MUTABLE: &[&str] = &[
@@ -170,30 +181,13 @@ pub fn parse_client(
     let mut errors = Vec::new();
     let present = body_fields(body, CLIENT_MUTABLE, CLIENT_OUTPUT_ONLY, &mut errors);
     let mut c = ClientChanges::default();
-    for (name, value) in touched(&mask, &present) {
-        let e = &mut errors;
-        match (name.as_str(), value) {
-            ("display_name", None) => e.push(FieldViolation::new(
-                "displayName",
-                "is required and cannot be cleared",
-            )),
-            ("display_name", Some((k, v))) => c.name = keep(e, fields::client_name(v, k)),
-            ("description", None) => c.description = Some(String::new()),
-            ("description", Some((k, v))) => c.description = keep(e, fields::description(v, k)),
-            ("labels", None) => c.labels = Some(BTreeMap::new()),
-            ("labels", Some((k, v))) => c.labels = keep(e, fields::labels(v, k)),
-            ("scopes", None) => c.scopes = Some(Vec::new()),
-            ("scopes", Some((k, v))) => c.scopes = keep(e, fields::scopes(v, k)),
-            ("audience", None) => c.audience = Some(Vec::new()),
-            ("audience", Some((k, v))) => c.audience = keep(e, fields::audience(v, k)),
-            ("custom_claims", None) => c.custom_claims = Some(Vec::new()),
-            ("custom_claims", Some((k, v))) => {
-                c.custom_claims = keep(e, fields::custom_claims(v, k))
-            }
-            ("expiry", None) => c.expiry = Some(bounds.default),
-            ("expiry", Some((k, v))) => c.expiry = keep(e, fields::expiry(v, k, bounds)),
-            _ => {}
-        }
+    for (name, key, value) in touched(&mask, CLIENT_MUTABLE, &present) {
+        let field = if name == "display_name" {
+            "name"
+        } else {
+            name.as_str()
+        };
+        c.set(field, &key, value, bounds, &mut errors);
     }
     if creating && c.name.is_none() && !errors.iter().any(|v| v.field == "displayName") {
         errors.push(FieldViolation::new("displayName", "is required"));
@@ -266,15 +260,15 @@ pub fn parse_credential(
         &mut errors,
     );
     let mut c = SecretChanges::default();
-    let is_star = matches!(&mask, Mask::Fields(f) if f.len() == CREDENTIAL_MUTABLE.len());
-    for (name, value) in touched(&mask, &present) {
-        let e = &mut errors;
+    let is_star = matches!(mask, Mask::All);
+    for (name, key, value) in touched(&mask, CREDENTIAL_MUTABLE, &present) {
+        let (e, k) = (&mut errors, key.as_str());
         match (name.as_str(), value) {
             ("display_name", None) => e.push(FieldViolation::new(
                 "displayName",
                 "is required and cannot be cleared",
             )),
-            ("display_name", Some((k, v))) => {
+            ("display_name", Some(v)) => {
                 c.display_name = keep(e, fields::secret_display_name(v, k))
             }
             // `*` does not ask to replace the secret when the body carries none.
@@ -283,19 +277,17 @@ pub fn parse_credential(
                 "clientSecret",
                 "cannot be cleared; send clientSecret.secret to replace it",
             )),
-            ("client_secret", Some((k, v))) => c.replacement = keep(e, client_secret(v, k)),
+            ("client_secret", Some(v)) => c.replacement = keep(e, client_secret(v, k)),
             ("status", None) => c.status = Some(SecretStatus::Active),
-            ("status", Some((k, v))) => c.status = keep(e, fields::status(v, k)),
+            ("status", Some(v)) => c.status = keep(e, fields::status(v, k)),
             ("environments", None) => c.environments = Some(Vec::new()),
-            ("environments", Some((k, v))) => c.environments = keep(e, fields::environments(v, k)),
+            ("environments", Some(v)) => c.environments = keep(e, fields::environments(v, k)),
             ("labels", None) => c.labels = Some(BTreeMap::new()),
-            ("labels", Some((k, v))) => c.labels = keep(e, fields::labels(v, k)),
+            ("labels", Some(v)) => c.labels = keep(e, fields::labels(v, k)),
             ("sdk_type", None) => c.sdk_type = Some(SdkType::Unspecified),
-            ("sdk_type", Some((k, v))) => c.sdk_type = keep(e, fields::sdk_type(v, k)),
+            ("sdk_type", Some(v)) => c.sdk_type = keep(e, fields::sdk_type(v, k)),
             ("expire_time", None) => c.expire_time = Some(None),
-            ("expire_time", Some((k, v))) => {
-                c.expire_time = keep(e, fields::timestamp(v, k)).map(Some)
-            }
+            ("expire_time", Some(v)) => c.expire_time = keep(e, fields::timestamp(v, k)).map(Some),
             _ => {}
         }
     }
@@ -451,6 +443,19 @@ mod tests {
                 BOUNDS
             )
             .is_err()
+        );
+    }
+
+    #[test]
+    fn star_keeps_an_absent_secret_but_an_explicit_clientsecret_path_needs_a_value() {
+        let b = body(json!({"displayName": "x"}));
+        let star = parse_credential(&b, false, Some("*")).unwrap();
+        assert!(star.replacement.is_none());
+        assert_eq!(star.environments, Some(vec![]), "* clears absent fields");
+        let every = "displayName,clientSecret,status,environments,labels,sdkType,expireTime";
+        assert!(
+            parse_credential(&b, false, Some(every)).is_err(),
+            "listing clientSecret without a value is not the same as *"
         );
     }
 }
