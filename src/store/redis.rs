@@ -33,6 +33,9 @@ redis.call('DEL', KEYS[1], KEYS[2])
 return 1
 ";
 
+/// ZSET members with their scores, as `WITHSCORES` replies give them.
+type Scored = Vec<(String, u64)>;
+
 #[derive(Clone)]
 pub struct RedisBackend {
     connection: ConnectionManager,
@@ -176,19 +179,14 @@ impl RedisBackend {
     ) -> Result<Vec<IndexEntry>, StoreError> {
         let mut conn = self.conn();
         let count = isize::try_from(limit).unwrap_or(isize::MAX);
-        let raw: Vec<(String, u64)> = match after {
+        let raw: Scored = match after {
             None => conn.zrange_withscores(key, 0, count - 1).await?,
             Some(cursor) => {
                 // Entries sharing the cursor's score come after it when their member sorts
-                // after it (Redis orders equal scores by member bytes, as `str` does).
-                let same: Vec<(String, u64)> = conn
+                // after it (Redis orders equal scores by member bytes, as `str` does); then
+                // the entries of higher scores. Both in one round trip.
+                let (same, rest): (Scored, Scored) = redis::pipe()
                     .zrangebyscore_withscores(key, cursor.score, cursor.score)
-                    .await?;
-                let mut page: Vec<(String, u64)> = same
-                    .into_iter()
-                    .filter(|(member, _)| member.as_str() > cursor.member.as_str())
-                    .collect();
-                let rest: Vec<(String, u64)> = conn
                     .zrangebyscore_limit_withscores(
                         key,
                         format!("({}", cursor.score),
@@ -196,9 +194,12 @@ impl RedisBackend {
                         0,
                         count,
                     )
+                    .query_async(&mut conn)
                     .await?;
-                page.extend(rest);
-                page
+                same.into_iter()
+                    .filter(|(member, _)| member.as_str() > cursor.member.as_str())
+                    .chain(rest)
+                    .collect()
             }
         };
         Ok(raw
