@@ -1,6 +1,7 @@
 //! Typed settings. Defaults live in `config/default.toml` (compiled in); a file named by
 //! `TOKENMINT_CONFIG` overrides them; `TOKENMINT_<SECTION>__<KEY>` variables override both.
 
+use std::net::IpAddr;
 use std::path::PathBuf;
 
 use figment::Figment;
@@ -21,6 +22,7 @@ pub struct Settings {
     pub admin: AdminSettings,
     pub secrets: SecretSettings,
     pub argon2: Argon2Settings,
+    pub bruteforce: BruteForceSettings,
     pub usage: UsageSettings,
     pub log: LogSettings,
 }
@@ -32,6 +34,7 @@ pub struct ServerSettings {
     pub workers: usize,
     pub admin_body_limit: usize,
     pub token_body_limit: usize,
+    pub trusted_proxies: Vec<IpAddr>,
 }
 
 #[derive(Clone, Debug, Deserialize)]
@@ -73,6 +76,13 @@ pub struct Argon2Settings {
     pub iterations: u32,
     pub parallelism: u32,
     pub max_concurrent: usize,
+}
+
+#[derive(Clone, Debug, Deserialize)]
+pub struct BruteForceSettings {
+    pub window_secs: u64,
+    pub max_per_client_address: u64,
+    pub max_per_address: u64,
 }
 
 #[derive(Clone, Debug, Deserialize)]
@@ -145,6 +155,10 @@ impl Settings {
             || crate::domain::fields::scope_token(&self.admin.scope).is_err()
         {
             return Err("admin.scope must be a valid scope token".into());
+        }
+        let b = &self.bruteforce;
+        if b.window_secs == 0 || b.max_per_client_address == 0 || b.max_per_address == 0 {
+            return Err("bruteforce: window_secs and both limits must be at least 1".into());
         }
         if self.secrets.max_per_client == 0 {
             return Err("secrets.max_per_client must be at least 1".into());

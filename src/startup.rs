@@ -15,6 +15,7 @@ use crate::crypto::keys::KeyError;
 use crate::crypto::secret::HashError;
 use crate::crypto::{Hasher, KeyRing};
 use crate::http::{discovery, health, org_clients, token, v1_clients};
+use crate::oauth::bruteforce::Guard;
 use crate::oauth::usage::UsageRecorder;
 use crate::state::AppState;
 use crate::store::Store;
@@ -53,6 +54,7 @@ impl Application {
             &settings.tokens.typ,
         )?;
         let hasher = Hasher::new(&settings.argon2)?;
+        let guard = Guard::new(store.clone(), &settings.bruteforce);
         let usage = UsageRecorder::new(
             store.clone(),
             Duration::from_secs(settings.usage.write_interval_secs),
@@ -66,6 +68,7 @@ impl Application {
             keys,
             hasher,
             usage,
+            guard,
         });
         let app_state = state.clone();
         let mut server = HttpServer::new(move || {

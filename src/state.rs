@@ -3,6 +3,7 @@
 
 use crate::config::Settings;
 use crate::crypto::{Hasher, KeyRing};
+use crate::oauth::bruteforce::Guard;
 use crate::oauth::usage::UsageRecorder;
 use crate::store::Store;
 
@@ -14,4 +15,5 @@ pub struct AppState {
     pub keys: KeyRing,
     pub hasher: Hasher,
     pub usage: UsageRecorder,
+    pub guard: Guard,
 }

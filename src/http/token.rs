@@ -4,6 +4,9 @@ use actix_web::http::header;
 use actix_web::{HttpRequest, HttpResponse, web};
 
 use super::body::read_limited;
+use std::net::IpAddr;
+
+use crate::oauth::bruteforce::source_address;
 use crate::oauth::{self, OAuthError, TokenRequest};
 use crate::state::AppState;
 
@@ -25,7 +28,12 @@ pub async fn token(
         text(header::AUTHORIZATION),
         &body,
     )?;
-    let response = oauth::issue(&state, request).await?;
+    let peer = req
+        .peer_addr()
+        .map_or(IpAddr::from([127, 0, 0, 1]), |a| a.ip());
+    let forwarded = text(header::HeaderName::from_static("x-forwarded-for"));
+    let source = source_address(peer, forwarded, &state.settings.server.trusted_proxies);
+    let response = oauth::issue(&state, request, source).await?;
     Ok(HttpResponse::Ok()
         .insert_header((header::CACHE_CONTROL, "no-store"))
         .insert_header((header::PRAGMA, "no-cache"))

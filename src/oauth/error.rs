@@ -27,6 +27,8 @@ pub enum OAuthError {
     InvalidScope(String),
     #[error("{0}")]
     InvalidTarget(String),
+    #[error("too many failed authentications; retry after {retry_after_secs} s")]
+    TooManyAttempts { retry_after_secs: u64 },
     #[error("the server could not issue a token")]
     ServerError,
     #[error("{0}")]
@@ -41,6 +43,7 @@ impl OAuthError {
             Self::UnsupportedGrantType(_) => "unsupported_grant_type",
             Self::InvalidScope(_) => "invalid_scope",
             Self::InvalidTarget(_) => "invalid_target",
+            Self::TooManyAttempts { .. } => "too_many_requests",
             Self::ServerError => "server_error",
             Self::TemporarilyUnavailable(_) => "temporarily_unavailable",
         }
@@ -52,6 +55,7 @@ impl ResponseError for OAuthError {
         match self {
             Self::InvalidClient { .. } => StatusCode::UNAUTHORIZED,
             Self::BodyTooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
+            Self::TooManyAttempts { .. } => StatusCode::TOO_MANY_REQUESTS,
             Self::ServerError => StatusCode::INTERNAL_SERVER_ERROR,
             Self::TemporarilyUnavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
             _ => StatusCode::BAD_REQUEST,
@@ -69,8 +73,14 @@ impl ResponseError for OAuthError {
                 HeaderValue::from_static("Basic realm=\"tokenmint\""),
             ));
         }
-        if let Self::TemporarilyUnavailable(_) = self {
-            response.insert_header((header::RETRY_AFTER, HeaderValue::from_static("1")));
+        match self {
+            Self::TemporarilyUnavailable(_) => {
+                response.insert_header((header::RETRY_AFTER, HeaderValue::from_static("1")));
+            }
+            Self::TooManyAttempts { retry_after_secs } => {
+                response.insert_header((header::RETRY_AFTER, retry_after_secs.to_string()));
+            }
+            _ => {}
         }
         response.json(json!({"error": self.code(), "error_description": self.to_string()}))
     }

@@ -6,9 +6,12 @@
 //! - [`error`]: RFC 6749 errors, [`OAuthError`].
 //! - [`usage`]: throttled, off-path recording of `last_used_time`.
 
+pub mod bruteforce;
 pub mod error;
 pub mod request;
 pub mod usage;
+
+use std::net::IpAddr;
 
 use rand::RngExt;
 use serde::Serialize;
@@ -17,6 +20,8 @@ use serde_json::{Map, Value, json};
 use crate::crypto::jwt;
 use crate::domain::{Client, ClientId, Secret, Timestamp};
 use crate::state::AppState;
+use crate::store::StoreError;
+use bruteforce::Verdict;
 pub use error::OAuthError;
 pub use request::TokenRequest;
 
@@ -30,14 +35,36 @@ pub struct TokenResponse {
 
 /// Issues an access token for a client-credentials request.
 #[tracing::instrument(skip_all, fields(client_id = %request.credentials.client_id))]
-pub async fn issue(state: &AppState, request: TokenRequest) -> Result<TokenResponse, OAuthError> {
+pub async fn issue(
+    state: &AppState,
+    request: TokenRequest,
+    source: IpAddr,
+) -> Result<TokenResponse, OAuthError> {
     if request.grant_type != "client_credentials" {
         return Err(OAuthError::UnsupportedGrantType(format!(
             "grant_type {:?} is not supported; use client_credentials",
             request.grant_type
         )));
     }
-    let (client, secret) = authenticate(state, &request).await?;
+    let (attempt, verdict) = state
+        .guard
+        .check(&request.credentials.client_id, source)
+        .await
+        .map_err(unavailable)?;
+    if let Verdict::Blocked { retry_after_secs } = verdict {
+        return Err(OAuthError::TooManyAttempts { retry_after_secs });
+    }
+    let (client, secret) = match authenticate(state, &request).await {
+        Ok(found) => {
+            state.guard.succeeded(&attempt).await.map_err(unavailable)?;
+            found
+        }
+        Err(e @ OAuthError::InvalidClient { .. }) => {
+            state.guard.failed(&attempt).await.map_err(unavailable)?;
+            return Err(e);
+        }
+        Err(e) => return Err(e),
+    };
     let scopes = narrow(
         &client.scopes,
         request.scope.as_deref().unwrap_or("").split(' '),
@@ -94,6 +121,13 @@ pub async fn issue(state: &AppState, request: TokenRequest) -> Result<TokenRespo
     })
 }
 
+fn unavailable(e: StoreError) -> OAuthError {
+    tracing::warn!(error = %e, "store unavailable at the token endpoint");
+    OAuthError::TemporarilyUnavailable(
+        "the token service is temporarily unavailable; retry shortly".into(),
+    )
+}
+
 /// `tkn_` + 128 random bits, hex.
 fn token_id() -> String {
     let bits: u128 = rand::rng().random();
@@ -112,12 +146,7 @@ async fn authenticate(
         basic: credentials.basic,
     };
     let client = match ClientId::parse(&credentials.client_id) {
-        Some(id) => state.store.get_client(&id).await.map_err(|e| {
-            tracing::warn!(error = %e, "store unavailable at the token endpoint");
-            OAuthError::TemporarilyUnavailable(
-                "the token service is temporarily unavailable; retry shortly".into(),
-            )
-        })?,
+        Some(id) => state.store.get_client(&id).await.map_err(unavailable)?,
         None => None,
     };
     // The stored suffix narrows the candidates to (almost always) one secret; with none,

@@ -3,6 +3,8 @@
 //! One client's keys share a hash tag (`{<client_id>}`), so they sit in one cluster slot and
 //! a script may touch them together.
 
+use std::net::IpAddr;
+
 use crate::domain::{ClientId, OrganizationId};
 
 #[derive(Clone, Debug)]
@@ -39,6 +41,20 @@ impl KeyNames {
     /// ZSET of every client id scored by creation time (ms).
     pub fn all_clients(&self) -> String {
         format!("{}:clients", self.prefix)
+    }
+}
+
+impl KeyNames {
+    /// ZSET of recent failed authentications of one client id from one address (scores and
+    /// members are times). `client` is `-` for a presented id that is not a client id.
+    pub fn failures_of_client_at(&self, client: Option<&ClientId>, address: IpAddr) -> String {
+        let client = client.map_or("-", ClientId::as_str);
+        format!("{}:fail:{{{client}}}:{address}", self.prefix)
+    }
+
+    /// ZSET of recent failed authentications from one address, whatever the client.
+    pub fn failures_at(&self, address: IpAddr) -> String {
+        format!("{}:fail:addr:{{{address}}}", self.prefix)
     }
 }
 

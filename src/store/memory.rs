@@ -14,6 +14,8 @@ struct State {
     strings: HashMap<String, String>,
     sorted: HashMap<String, BTreeSet<(u64, String)>>,
     hashes: HashMap<String, HashMap<String, String>>,
+    /// Time-window entries (ms); expiry is by the window check, not by a timer.
+    windows: HashMap<String, Vec<u64>>,
 }
 
 #[derive(Clone, Default)]
@@ -131,6 +133,34 @@ impl MemoryBackend {
         keys.iter()
             .map(|k| state.hashes.get(k).cloned().unwrap_or_default())
             .collect()
+    }
+}
+
+impl MemoryBackend {
+    pub fn window_counts(&self, keys: &[String], since: u64) -> Vec<(u64, Option<u64>)> {
+        let mut state = self.state();
+        keys.iter()
+            .map(|key| {
+                let entries = state.windows.entry(key.clone()).or_default();
+                entries.retain(|at| *at > since);
+                (entries.len() as u64, entries.iter().min().copied())
+            })
+            .collect()
+    }
+
+    pub fn window_add(&self, keys: &[String], now: u64, _ttl_ms: u64) {
+        let mut state = self.state();
+        for key in keys {
+            state.windows.entry(key.clone()).or_default().push(now);
+        }
+    }
+
+    pub fn delete(&self, key: &str) {
+        let mut state = self.state();
+        state.windows.remove(key);
+        state.strings.remove(key);
+        state.hashes.remove(key);
+        state.sorted.remove(key);
     }
 }
 

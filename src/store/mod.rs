@@ -262,6 +262,34 @@ impl Store {
         call!(self.hash_set(&self.names.seen(id), &fields));
         Ok(())
     }
+
+    /// Failed authentications per key within the window ending now: (count, oldest ms).
+    pub async fn recent_failures(
+        &self,
+        keys: &[String],
+        now_ms: u64,
+        window_ms: u64,
+    ) -> Result<Vec<(u64, Option<u64>)>, StoreError> {
+        let since = now_ms.saturating_sub(window_ms);
+        Ok(call!(self.window_counts(keys, since)))
+    }
+
+    /// Records a failed authentication at `now_ms` under each key.
+    pub async fn record_failure(
+        &self,
+        keys: &[String],
+        now_ms: u64,
+        window_ms: u64,
+    ) -> Result<(), StoreError> {
+        call!(self.window_add(keys, now_ms, window_ms));
+        Ok(())
+    }
+
+    /// Forgets the failures recorded under `key`.
+    pub async fn clear_failures(&self, key: &str) -> Result<(), StoreError> {
+        call!(self.delete(key));
+        Ok(())
+    }
 }
 
 fn usage_from(raw: HashMap<String, String>) -> Usage {

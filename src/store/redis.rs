@@ -228,4 +228,51 @@ impl RedisBackend {
         }
         Ok(pipe.query_async(&mut self.conn()).await?)
     }
+
+    /// For each key, the entries of a time-window ZSET within `(since, ∞)`: their count and
+    /// the oldest one's time. Older entries are dropped on the way.
+    pub async fn window_counts(
+        &self,
+        keys: &[String],
+        since: u64,
+    ) -> Result<Vec<(u64, Option<u64>)>, StoreError> {
+        let mut pipe = redis::pipe();
+        for key in keys {
+            pipe.cmd("ZREMRANGEBYSCORE")
+                .arg(key)
+                .arg("-inf")
+                .arg(since)
+                .ignore();
+            pipe.zcard(key);
+            pipe.zrange_withscores(key, 0, 0);
+        }
+        let replies: Vec<(u64, Scored)> = pipe.query_async(&mut self.conn()).await?;
+        Ok(replies
+            .into_iter()
+            .map(|(count, oldest)| (count, oldest.first().map(|(_, at)| *at)))
+            .collect())
+    }
+
+    /// Adds an entry at `now` to each time-window ZSET; each expires `ttl_ms` after its last entry.
+    pub async fn window_add(
+        &self,
+        keys: &[String],
+        now: u64,
+        ttl_ms: u64,
+    ) -> Result<(), StoreError> {
+        let member = format!("{now}-{}", rand::random::<u32>());
+        let mut pipe = redis::pipe();
+        for key in keys {
+            pipe.zadd(key, &member, now).ignore();
+            pipe.pexpire(key, i64::try_from(ttl_ms).unwrap_or(i64::MAX))
+                .ignore();
+        }
+        let () = pipe.query_async(&mut self.conn()).await?;
+        Ok(())
+    }
+
+    pub async fn delete(&self, key: &str) -> Result<(), StoreError> {
+        let _: i64 = self.conn().del(key).await?;
+        Ok(())
+    }
 }

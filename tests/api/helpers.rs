@@ -69,6 +69,8 @@ pub struct Spawn {
     pub active: Option<String>,
     /// A Redis other than the shared one.
     pub redis_url: Option<String>,
+    /// Any other setting a test needs.
+    pub configure: fn(&mut Settings),
 }
 
 impl Default for Spawn {
@@ -79,6 +81,7 @@ impl Default for Spawn {
             keys_dir: None,
             active: None,
             redis_url: None,
+            configure: |_| {},
         }
     }
 }
@@ -106,6 +109,7 @@ pub async fn spawn(options: Spawn) -> TestApp {
     settings.redis.key_prefix = prefix.clone();
     settings.keys.dir = PathBuf::from(keys_dir.path());
     settings.keys.active = options.active.unwrap_or_default();
+    (options.configure)(&mut settings);
 
     let store = store_for(&settings).await;
     let app = Application::build(settings.clone(), store).expect("the app builds");

@@ -2,6 +2,7 @@
 //! with its own key prefix and port. Run them with `scripts/test.sh`.
 
 mod admin_auth;
+mod bruteforce;
 mod discovery;
 mod helpers;
 mod org_clients;
