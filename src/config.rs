@@ -34,6 +34,10 @@ pub struct ServerSettings {
     pub workers: usize,
     pub admin_body_limit: usize,
     pub token_body_limit: usize,
+    pub request_timeout_ms: u64,
+    pub keep_alive_secs: u64,
+    pub max_connections: usize,
+    pub max_header_bytes: usize,
     pub trusted_proxies: Vec<IpAddr>,
 }
 
@@ -76,6 +80,7 @@ pub struct Argon2Settings {
     pub iterations: u32,
     pub parallelism: u32,
     pub max_concurrent: usize,
+    pub max_queue: usize,
 }
 
 #[derive(Clone, Debug, Deserialize)]

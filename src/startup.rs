@@ -4,8 +4,10 @@
 use std::net::{SocketAddr, TcpListener};
 use std::time::Duration;
 
-use actix_web::dev::{Server, ServerHandle};
-use actix_web::middleware::DefaultHeaders;
+use actix_web::body::{BoxBody, MessageBody};
+use actix_web::dev::{Server, ServerHandle, ServiceRequest, ServiceResponse};
+use actix_web::http::StatusCode;
+use actix_web::middleware::{DefaultHeaders, Next, from_fn};
 use actix_web::{App, HttpResponse, HttpServer, web};
 use tracing_actix_web::TracingLogger;
 
@@ -59,7 +61,7 @@ impl Application {
             store.clone(),
             Duration::from_secs(settings.usage.write_interval_secs),
         );
-        let workers = settings.server.workers;
+        let server_settings = settings.server.clone();
         tracing::info!(%addr, %issuer, kid = %keys.active().kid, alg = keys.active().alg.name(), "tokenmint listening");
         let state = web::Data::new(AppState {
             settings,
@@ -73,14 +75,19 @@ impl Application {
         let app_state = state.clone();
         let mut server = HttpServer::new(move || {
             App::new()
+                .wrap(from_fn(limit_header_bytes))
                 .wrap(DefaultHeaders::new().add(("X-Content-Type-Options", "nosniff")))
                 .wrap(TracingLogger::default())
                 .app_data(app_state.clone())
                 .configure(routes)
         })
-        .shutdown_timeout(10);
-        if workers > 0 {
-            server = server.workers(workers);
+        .shutdown_timeout(10)
+        .client_request_timeout(Duration::from_millis(server_settings.request_timeout_ms))
+        .client_disconnect_timeout(Duration::from_secs(1))
+        .keep_alive(Duration::from_secs(server_settings.keep_alive_secs))
+        .max_connections(server_settings.max_connections);
+        if server_settings.workers > 0 {
+            server = server.workers(server_settings.workers);
         }
         let server = server
             .listen(listener)
@@ -116,6 +123,33 @@ impl Application {
     pub async fn run_until_stopped(self) -> std::io::Result<()> {
         self.server.await
     }
+}
+
+/// 431 for a request whose headers add up to more than `server.max_header_bytes` (actix
+/// itself only caps the whole head, at 128 KiB).
+async fn limit_header_bytes(
+    req: ServiceRequest,
+    next: Next<impl MessageBody + 'static>,
+) -> Result<ServiceResponse<BoxBody>, actix_web::Error> {
+    let limit = req
+        .app_data::<web::Data<AppState>>()
+        .map_or(usize::MAX, |state| state.settings.server.max_header_bytes);
+    let size: usize = req
+        .headers()
+        .iter()
+        .map(|(name, value)| name.as_str().len() + value.len())
+        .sum();
+    if size > limit {
+        let response = HttpResponse::build(StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE).json(
+            serde_json::json!({"error": {
+                "code": 431,
+                "status": "INVALID_ARGUMENT",
+                "message": format!("request headers exceed {limit} bytes"),
+            }}),
+        );
+        return Ok(req.into_response(response));
+    }
+    Ok(next.call(req).await?.map_into_boxed_body())
 }
 
 async fn not_found() -> HttpResponse {

@@ -27,6 +27,8 @@ pub enum AdminError {
     #[error("{0}")]
     PreconditionFailed(String),
     #[error("{0}")]
+    RequestTimeout(String),
+    #[error("{0}")]
     PayloadTooLarge(String),
     #[error("{0}")]
     UnsupportedMediaType(String),
@@ -58,6 +60,7 @@ impl AdminError {
             Self::Conflict(_) => "ABORTED",
             Self::PreconditionFailed(_) => "FAILED_PRECONDITION",
             Self::PayloadTooLarge(_) | Self::UnsupportedMediaType(_) => "INVALID_ARGUMENT",
+            Self::RequestTimeout(_) => "DEADLINE_EXCEEDED",
             Self::Unavailable(_) => "UNAVAILABLE",
             Self::Internal => "INTERNAL",
         }
@@ -87,6 +90,7 @@ impl ResponseError for AdminError {
             Self::NotFound(_) => StatusCode::NOT_FOUND,
             Self::Conflict(_) => StatusCode::CONFLICT,
             Self::PreconditionFailed(_) => StatusCode::PRECONDITION_FAILED,
+            Self::RequestTimeout(_) => StatusCode::REQUEST_TIMEOUT,
             Self::PayloadTooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
             Self::UnsupportedMediaType(_) => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             Self::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,

@@ -9,6 +9,7 @@ use super::auth::Admin;
 use super::changes::{ClientChanges, SecretChanges};
 use super::error::AdminError;
 use crate::config::Settings;
+use crate::crypto::secret::HashError;
 use crate::crypto::{Hasher, PlainSecret};
 use crate::domain::{
     Client, ClientId, OrganizationId, Secret, SecretHash, SecretId, SecretStatus, Timestamp, Usage,
@@ -183,9 +184,14 @@ async fn hash_new(
     plain: Option<PlainSecret>,
 ) -> Result<(PlainSecret, SecretHash), AdminError> {
     let plain = plain.unwrap_or_else(|| PlainSecret::generate(prefix));
-    let hash = hasher.hash(&plain).await.map_err(|e| {
-        tracing::error!(error = %e, "hashing a secret failed");
-        AdminError::Internal
+    let hash = hasher.hash(&plain).await.map_err(|e| match e {
+        HashError::Busy => AdminError::Unavailable(
+            "too many secrets are being hashed at once; retry shortly".into(),
+        ),
+        e => {
+            tracing::error!(error = %e, "hashing a secret failed");
+            AdminError::Internal
+        }
     })?;
     Ok((plain, hash))
 }

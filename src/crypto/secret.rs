@@ -64,16 +64,22 @@ pub enum HashError {
     Hash,
     #[error("the argon2 worker stopped")]
     Worker,
+    /// The queue in front of argon2 is full: answer "retry later" instead of waiting.
+    #[error("too many secret checks at once")]
+    Busy,
 }
 
 /// argon2id hashing and verification off the async workers.
 ///
-/// A semaphore bounds how many computations run at once (each holds `memory_kib` of RAM
-/// and a CPU core); waiting callers queue on it without occupying a worker thread.
+/// `running` bounds how many computations run at once (each holds `memory_kib` of RAM and a
+/// CPU core); waiting callers queue on it without occupying a worker thread. `admitted`
+/// bounds running plus queued: past it a call fails at once with [`HashError::Busy`], so a
+/// storm of cold requests gets quick 503s instead of an unbounded queue.
 #[derive(Clone)]
 pub struct Hasher {
     argon2: Arc<Argon2<'static>>,
-    limiter: Arc<Semaphore>,
+    admitted: Arc<Semaphore>,
+    running: Arc<Semaphore>,
     /// A hash of a random value, verified against when there is no real hash to check, so
     /// that an unknown client costs the same time as a wrong secret.
     dummy: Arc<SecretHash>,
@@ -96,22 +102,33 @@ impl Hasher {
         let dummy = hash_blocking(&argon2, PlainSecret::generate("dummy_").expose())?;
         Ok(Self {
             argon2: Arc::new(argon2),
-            limiter: Arc::new(Semaphore::new(permits)),
+            admitted: Arc::new(Semaphore::new(permits + settings.max_queue)),
+            running: Arc::new(Semaphore::new(permits)),
             dummy: Arc::new(dummy),
         })
     }
 
-    pub async fn hash(&self, secret: &PlainSecret) -> Result<SecretHash, HashError> {
-        let _permit = self
-            .limiter
+    /// Runs `work` on the blocking pool once admitted and a run permit is free.
+    async fn run<T: Send + 'static>(
+        &self,
+        work: impl FnOnce(&Argon2<'static>) -> T + Send + 'static,
+    ) -> Result<T, HashError> {
+        let _admitted = self.admitted.try_acquire().map_err(|_| HashError::Busy)?;
+        let _running = self
+            .running
             .acquire()
             .await
             .map_err(|_| HashError::Worker)?;
         let argon2 = Arc::clone(&self.argon2);
-        let secret = secret.clone();
-        tokio::task::spawn_blocking(move || hash_blocking(&argon2, secret.expose()))
+        tokio::task::spawn_blocking(move || work(&argon2))
             .await
-            .map_err(|_| HashError::Worker)?
+            .map_err(|_| HashError::Worker)
+    }
+
+    pub async fn hash(&self, secret: &PlainSecret) -> Result<SecretHash, HashError> {
+        let secret = secret.clone();
+        self.run(move |argon2| hash_blocking(argon2, secret.expose()))
+            .await?
     }
 
     /// Whether `secret` matches `hash`; with no hash, verifies against the dummy hash and
@@ -121,26 +138,20 @@ impl Hasher {
         hash: Option<&SecretHash>,
         secret: &PlainSecret,
     ) -> Result<bool, HashError> {
-        let _permit = self
-            .limiter
-            .acquire()
-            .await
-            .map_err(|_| HashError::Worker)?;
-        let argon2 = Arc::clone(&self.argon2);
         let known = hash.is_some();
         let hash = hash.cloned().unwrap_or_else(|| (*self.dummy).clone());
         let secret = secret.clone();
-        let matched = tokio::task::spawn_blocking(move || {
-            PasswordHash::new(hash.as_str())
-                .map(|parsed| {
-                    argon2
-                        .verify_password(secret.expose().as_bytes(), &parsed)
-                        .is_ok()
-                })
-                .unwrap_or(false)
-        })
-        .await
-        .map_err(|_| HashError::Worker)?;
+        let matched = self
+            .run(move |argon2| {
+                PasswordHash::new(hash.as_str())
+                    .map(|parsed| {
+                        argon2
+                            .verify_password(secret.expose().as_bytes(), &parsed)
+                            .is_ok()
+                    })
+                    .unwrap_or(false)
+            })
+            .await?;
         Ok(known && matched)
     }
 }
@@ -162,6 +173,7 @@ mod tests {
             iterations: 1,
             parallelism: 1,
             max_concurrent: 1,
+            max_queue: 4,
         }
     }
 
@@ -194,5 +206,26 @@ mod tests {
                 .unwrap()
         );
         assert!(!hasher.verify(None, &secret).await.unwrap());
+    }
+
+    #[tokio::test]
+    async fn calls_past_the_queue_bound_are_refused_at_once() {
+        let hasher = Hasher::new(&Argon2Settings {
+            max_queue: 1,
+            ..cheap()
+        })
+        .unwrap();
+        let secret = PlainSecret::generate("tm_");
+        let calls = (0..6).map(|_| hasher.verify(None, &secret));
+        let results = futures_util::future::join_all(calls).await;
+        let busy = results
+            .iter()
+            .filter(|r| matches!(r, Err(HashError::Busy)))
+            .count();
+        assert_eq!(busy, 4, "one runs, one waits, the rest are refused");
+        assert!(
+            hasher.verify(None, &secret).await.is_ok(),
+            "capacity comes back"
+        );
     }
 }

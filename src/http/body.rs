@@ -4,26 +4,46 @@
 use actix_web::HttpRequest;
 use actix_web::http::header::{self, HeaderValue};
 use actix_web::web::{self, BytesMut};
+use std::time::Duration;
+
 use futures_util::StreamExt;
 use serde_json::{Map, Value};
 
 use crate::admin::AdminError;
 use crate::admin::service::IfMatch;
+use crate::state::AppState;
 
 /// Reads the payload, refusing more than `limit` bytes.
 pub async fn read_limited(
     mut payload: web::Payload,
     limit: usize,
-) -> Result<Option<BytesMut>, actix_web::error::PayloadError> {
-    let mut body = BytesMut::new();
-    while let Some(chunk) = payload.next().await {
-        let chunk = chunk?;
-        if body.len() + chunk.len() > limit {
-            return Ok(None);
+    deadline: Duration,
+) -> Result<BytesMut, BodyError> {
+    let read = async {
+        let mut body = BytesMut::new();
+        while let Some(chunk) = payload.next().await {
+            let chunk = chunk.map_err(|_| BodyError::Broken)?;
+            if body.len() + chunk.len() > limit {
+                return Err(BodyError::TooLarge);
+            }
+            body.extend_from_slice(&chunk);
         }
-        body.extend_from_slice(&chunk);
-    }
-    Ok(Some(body))
+        Ok(body)
+    };
+    // actix bounds the time to receive a request's head, not its body: a client trickling
+    // its body would otherwise hold the request open for as long as it likes.
+    tokio::time::timeout(deadline, read)
+        .await
+        .unwrap_or(Err(BodyError::Slow))
+}
+
+/// Why a body could not be read.
+#[derive(Debug, PartialEq, Eq)]
+pub enum BodyError {
+    TooLarge,
+    /// Not received within the request timeout.
+    Slow,
+    Broken,
 }
 
 /// A JSON object body. An empty body counts as `{}` when `empty_ok` (e.g. creating a
@@ -34,11 +54,17 @@ pub async fn json_object(
     limit: usize,
     empty_ok: bool,
 ) -> Result<Map<String, Value>, AdminError> {
-    let body = read_limited(payload, limit)
+    let deadline = Duration::from_millis(request_timeout_ms(req));
+    let body = read_limited(payload, limit, deadline)
         .await
-        .map_err(|_| AdminError::field("body", "could not be read"))?
-        .ok_or_else(|| {
-            AdminError::PayloadTooLarge(format!("the request body exceeds {limit} bytes"))
+        .map_err(|e| match e {
+            BodyError::TooLarge => {
+                AdminError::PayloadTooLarge(format!("the request body exceeds {limit} bytes"))
+            }
+            BodyError::Slow => {
+                AdminError::RequestTimeout("the request body was not received in time".into())
+            }
+            BodyError::Broken => AdminError::field("body", "could not be read"),
         })?;
     if body.is_empty() && empty_ok {
         return Ok(Map::new());
@@ -59,6 +85,12 @@ pub async fn json_object(
         Ok(_) => Err(AdminError::field("body", "must be a JSON object")),
         Err(e) => Err(AdminError::field("body", format!("is not valid JSON: {e}"))),
     }
+}
+
+/// `server.request_timeout_ms`, from the app's state.
+pub fn request_timeout_ms(req: &HttpRequest) -> u64 {
+    req.app_data::<web::Data<AppState>>()
+        .map_or(5000, |state| state.settings.server.request_timeout_ms)
 }
 
 /// The `ETag` of a client at `version`.

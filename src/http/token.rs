@@ -3,7 +3,9 @@
 use actix_web::http::header;
 use actix_web::{HttpRequest, HttpResponse, web};
 
-use super::body::read_limited;
+use std::time::Duration;
+
+use super::body::{BodyError, read_limited};
 use std::net::IpAddr;
 
 use crate::oauth::bruteforce::source_address;
@@ -16,11 +18,19 @@ pub async fn token(
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, OAuthError> {
     let limit = state.settings.server.token_body_limit;
-    let body = read_limited(payload, limit)
+    let deadline = Duration::from_millis(state.settings.server.request_timeout_ms);
+    let body = read_limited(payload, limit, deadline)
         .await
-        .map_err(|_| OAuthError::InvalidRequest("the request body could not be read".into()))?
-        .ok_or_else(|| {
-            OAuthError::BodyTooLarge(format!("the request body exceeds {limit} bytes"))
+        .map_err(|e| match e {
+            BodyError::TooLarge => {
+                OAuthError::BodyTooLarge(format!("the request body exceeds {limit} bytes"))
+            }
+            BodyError::Slow => {
+                OAuthError::BodyTimeout("the request body was not received in time".into())
+            }
+            BodyError::Broken => {
+                OAuthError::InvalidRequest("the request body could not be read".into())
+            }
         })?;
     let text = |name| req.headers().get(name).and_then(|v| v.to_str().ok());
     let request = TokenRequest::parse(

@@ -16,6 +16,9 @@ pub enum OAuthError {
     /// An `invalid_request` whose body exceeded the limit: 413 rather than 400.
     #[error("{0}")]
     BodyTooLarge(String),
+    /// An `invalid_request` whose body did not arrive in time: 408.
+    #[error("{0}")]
+    BodyTimeout(String),
     #[error("client authentication failed")]
     InvalidClient {
         /// Whether the client tried HTTP Basic (then the 401 carries a Basic challenge).
@@ -38,7 +41,9 @@ pub enum OAuthError {
 impl OAuthError {
     fn code(&self) -> &'static str {
         match self {
-            Self::InvalidRequest(_) | Self::BodyTooLarge(_) => "invalid_request",
+            Self::InvalidRequest(_) | Self::BodyTooLarge(_) | Self::BodyTimeout(_) => {
+                "invalid_request"
+            }
             Self::InvalidClient { .. } => "invalid_client",
             Self::UnsupportedGrantType(_) => "unsupported_grant_type",
             Self::InvalidScope(_) => "invalid_scope",
@@ -55,6 +60,7 @@ impl ResponseError for OAuthError {
         match self {
             Self::InvalidClient { .. } => StatusCode::UNAUTHORIZED,
             Self::BodyTooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
+            Self::BodyTimeout(_) => StatusCode::REQUEST_TIMEOUT,
             Self::TooManyAttempts { .. } => StatusCode::TOO_MANY_REQUESTS,
             Self::ServerError => StatusCode::INTERNAL_SERVER_ERROR,
             Self::TemporarilyUnavailable(_) => StatusCode::SERVICE_UNAVAILABLE,

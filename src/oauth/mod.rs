@@ -18,6 +18,7 @@ use serde::Serialize;
 use serde_json::{Map, Value, json};
 
 use crate::crypto::jwt;
+use crate::crypto::secret::HashError;
 use crate::domain::{Client, ClientId, Secret, Timestamp};
 use crate::state::AppState;
 use crate::store::StoreError;
@@ -162,9 +163,14 @@ async fn authenticate(
             .hasher
             .verify(hash, &credentials.secret)
             .await
-            .map_err(|e| {
-                tracing::error!(error = %e, "argon2 verification failed to run");
-                OAuthError::ServerError
+            .map_err(|e| match e {
+                HashError::Busy => OAuthError::TemporarilyUnavailable(
+                    "too many first-time authentications at once; retry shortly".into(),
+                ),
+                e => {
+                    tracing::error!(error = %e, "argon2 verification failed to run");
+                    OAuthError::ServerError
+                }
             })
     };
     let mut matched = None;

@@ -7,6 +7,7 @@ mod discovery;
 mod helpers;
 mod org_clients;
 mod outage;
+mod overload;
 mod persistence;
 mod token;
 mod v1_clients;

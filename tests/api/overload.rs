@@ -1,0 +1,132 @@
+use std::io::{Read, Write};
+use std::net::TcpStream;
+use std::time::{Duration, Instant};
+
+use reqwest::StatusCode;
+use serde_json::Value;
+
+use crate::helpers::{ORG, Spawn, TestApp, seed_create_body, spawn};
+
+#[tokio::test]
+async fn a_storm_of_cold_requests_gets_quick_503s_while_the_rest_is_served() {
+    let app = spawn(Spawn {
+        configure: |s| {
+            s.argon2.max_concurrent = 1;
+            s.argon2.max_queue = 2;
+        },
+        ..Spawn::default()
+    })
+    .await;
+    let (client, secret) = app.create_client(ORG, &seed_create_body()).await;
+    let id = client["client_id"].as_str().unwrap();
+
+    let storm = (0..30).map(|_| app.token_request(id, &secret, &[]));
+    let bystanders = async {
+        let mut statuses = Vec::new();
+        for path in ["/healthz", "/.well-known/jwks.json", "/keys", "/healthz"] {
+            statuses.push(app.http.get(app.url(path)).send().await.unwrap().status());
+        }
+        statuses
+    };
+    let (responses, bystanders) = tokio::join!(futures_util::future::join_all(storm), bystanders);
+    assert!(
+        bystanders.iter().all(|s| *s == StatusCode::OK),
+        "{bystanders:?}"
+    );
+    let (mut ok, mut busy) = (0, 0);
+    for response in responses {
+        match response.status() {
+            StatusCode::OK => ok += 1,
+            StatusCode::SERVICE_UNAVAILABLE => {
+                busy += 1;
+                assert_eq!(response.headers()["retry-after"], "1");
+                let body: Value = response.json().await.unwrap();
+                assert_eq!(body["error"], "temporarily_unavailable");
+            }
+            other => panic!("unexpected status {other}"),
+        }
+    }
+    assert!(ok >= 1 && busy >= 1, "ok {ok}, busy {busy}");
+}
+
+fn raw_exchange(app: &TestApp, request: &[u8]) -> (String, Duration) {
+    let address = app.base.trim_start_matches("http://");
+    let mut stream = TcpStream::connect(address).unwrap();
+    stream
+        .set_read_timeout(Some(Duration::from_secs(5)))
+        .unwrap();
+    let started = Instant::now();
+    stream.write_all(request).unwrap();
+    let mut reply = Vec::new();
+    let _ = stream.read_to_end(&mut reply);
+    (
+        String::from_utf8_lossy(&reply).into_owned(),
+        started.elapsed(),
+    )
+}
+
+fn quick_timeouts(settings: &mut tokenmint::config::Settings) {
+    settings.server.request_timeout_ms = 300;
+}
+
+#[tokio::test]
+async fn a_client_that_never_finishes_its_head_is_cut_off() {
+    let app = spawn(Spawn {
+        configure: quick_timeouts,
+        ..Spawn::default()
+    })
+    .await;
+    let request = b"POST /oauth/token HTTP/1.1\r\nHost: x\r\n".to_vec();
+    let (reply, took) = tokio::task::spawn_blocking(move || raw_exchange(&app, &request))
+        .await
+        .unwrap();
+    assert!(
+        took < Duration::from_secs(3),
+        "the connection was held {took:?}"
+    );
+    assert!(
+        reply.is_empty() || reply.starts_with("HTTP/1.1 408"),
+        "{reply}"
+    );
+}
+
+#[tokio::test]
+async fn a_client_that_trickles_its_body_gets_408() {
+    let app = spawn(Spawn {
+        configure: quick_timeouts,
+        ..Spawn::default()
+    })
+    .await;
+    let request = b"POST /oauth/token HTTP/1.1\r\nHost: x\r\nContent-Type: application/x-www-form-urlencoded\r\nContent-Length: 200\r\n\r\ngrant_type=".to_vec();
+    let (reply, took) = tokio::task::spawn_blocking(move || raw_exchange(&app, &request))
+        .await
+        .unwrap();
+    assert!(
+        took < Duration::from_secs(3),
+        "the request was held {took:?}"
+    );
+    assert!(reply.starts_with("HTTP/1.1 408"), "{reply}");
+    assert!(reply.contains("invalid_request"), "{reply}");
+}
+
+#[tokio::test]
+async fn oversized_headers_get_431_and_no_server_banner_is_sent() {
+    let app = spawn(Spawn::default()).await;
+    let response = app
+        .http
+        .get(app.url("/healthz"))
+        .header("x-padding", "p".repeat(20_000))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        response.status(),
+        StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE
+    );
+    let response = app.http.get(app.url("/healthz")).send().await.unwrap();
+    assert_eq!(response.status(), StatusCode::OK);
+    assert!(
+        response.headers().get("server").is_none(),
+        "no version banner"
+    );
+}
