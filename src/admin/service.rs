@@ -49,7 +49,16 @@ impl IfMatch {
     }
 }
 
-const MAX_WRITE_ATTEMPTS: usize = 16;
+/// Enough for dozens of writers racing on one client: each round, one of them wins.
+const MAX_WRITE_ATTEMPTS: u32 = 64;
+
+/// A random pause before retrying a lost race, growing with the attempt (at most 10 ms),
+/// so that racing writers spread out instead of colliding again in lockstep.
+async fn backoff(attempt: u32) {
+    let ceiling = u64::from(attempt.min(10)) * 1000;
+    let micros = rand::RngExt::random_range(&mut rand::rng(), 0..=ceiling);
+    tokio::time::sleep(std::time::Duration::from_micros(micros)).await;
+}
 
 fn client_not_found(id: &str) -> AdminError {
     AdminError::NotFound(format!("client {id} not found"))
@@ -255,7 +264,10 @@ async fn modify(
     if_match: Option<&IfMatch>,
     mut change: impl FnMut(&mut Client) -> Result<(), AdminError>,
 ) -> Result<Client, AdminError> {
-    for _ in 0..MAX_WRITE_ATTEMPTS {
+    for attempt in 0..MAX_WRITE_ATTEMPTS {
+        if attempt > 0 {
+            backoff(attempt).await;
+        }
         let mut client = load(state, within, id).await?;
         if let Some(condition) = if_match
             && !condition.allows(client.version)
