@@ -5,6 +5,7 @@ mod admin_auth;
 mod bruteforce;
 mod discovery;
 mod helpers;
+mod log_hygiene;
 mod org_clients;
 mod outage;
 mod overload;
