@@ -30,3 +30,6 @@ pub mod startup;
 pub mod state;
 pub mod store;
 pub mod telemetry;
+
+#[cfg(test)]
+mod proptests;

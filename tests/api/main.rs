@@ -4,6 +4,7 @@
 mod admin_auth;
 mod bruteforce;
 mod discovery;
+mod fuzz;
 mod helpers;
 mod log_hygiene;
 mod org_clients;
