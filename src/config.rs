@@ -39,6 +39,13 @@ pub struct ServerSettings {
     pub max_connections: usize,
     pub max_header_bytes: usize,
     pub trusted_proxies: Vec<IpAddr>,
+    pub tls: TlsSettings,
+}
+
+#[derive(Clone, Debug, Deserialize)]
+pub struct TlsSettings {
+    pub cert: PathBuf,
+    pub key: PathBuf,
 }
 
 #[derive(Clone, Debug, Deserialize)]

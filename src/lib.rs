@@ -9,6 +9,7 @@
 //! - [`startup`]: binds the listener, builds the state, registers every route.
 //! - [`state`]: the per-process state handlers share.
 //! - [`telemetry`]: tracing setup.
+//! - [`tls`]: optional built-in TLS and the owner-only rule for private key files.
 //! - [`commands`]: what `serve`, `bootstrap-admin` and `keys generate` do.
 //! - [`domain`]: clients, secrets, ids, timestamps, and the parsers of every field.
 //! - [`store`]: the only module that speaks Redis (plus the in-memory dev store).
@@ -30,6 +31,7 @@ pub mod startup;
 pub mod state;
 pub mod store;
 pub mod telemetry;
+pub mod tls;
 
 #[cfg(test)]
 mod proptests;

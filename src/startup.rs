@@ -30,6 +30,8 @@ pub enum StartError {
     Keys(#[from] KeyError),
     #[error(transparent)]
     Hash(#[from] HashError),
+    #[error("{0}")]
+    Tls(String),
 }
 
 pub struct Application {
@@ -45,8 +47,17 @@ impl Application {
         let addr = listener
             .local_addr()
             .map_err(|e| StartError::Bind(bind.clone(), e))?;
+        let tls = crate::tls::server_config(&settings.server.tls).map_err(StartError::Tls)?;
+        let scheme = if tls.is_some() { "https" } else { "http" };
+        if tls.is_none() && !addr.ip().is_loopback() {
+            tracing::warn!(
+                %addr,
+                "serving plain HTTP on a non-loopback address: secrets and tokens cross the network \
+                 unencrypted; set server.tls.cert and server.tls.key, or terminate TLS in a proxy"
+            );
+        }
         let issuer = if settings.server.issuer.is_empty() {
-            format!("http://{addr}")
+            format!("{scheme}://{addr}")
         } else {
             settings.server.issuer.clone()
         };
@@ -89,10 +100,12 @@ impl Application {
         if server_settings.workers > 0 {
             server = server.workers(server_settings.workers);
         }
-        let server = server
-            .listen(listener)
-            .map_err(|e| StartError::Bind(bind, e))?
-            .run();
+        let server = match tls {
+            Some(config) => server.listen_rustls_0_23(listener, config),
+            None => server.listen(listener),
+        }
+        .map_err(|e| StartError::Bind(bind, e))?
+        .run();
         Ok(Self {
             server,
             addr,

@@ -264,6 +264,10 @@ impl KeyRing {
                 .unwrap_or_default()
                 .to_string_lossy()
                 .into_owned();
+            crate::tls::ensure_owner_only(&path).map_err(|why| KeyError::Invalid {
+                file: file_name.clone(),
+                why,
+            })?;
             let text = fs::read(&path).map_err(|e| KeyError::Folder(path.clone(), e))?;
             let key = SigningKey::from_pem(&file_name, &text, typ)?;
             if !keys.iter().any(|k| k.kid == key.kid) {

@@ -46,7 +46,7 @@ async fn assert_blocked(response: reqwest::Response, case: &str) {
 #[tokio::test]
 async fn failures_from_one_address_lock_out_that_address_only() {
     let app = spawn(Spawn {
-        configure: behind_proxy,
+        configure: Box::new(behind_proxy),
         ..Spawn::default()
     })
     .await;
@@ -76,7 +76,7 @@ async fn failures_from_one_address_lock_out_that_address_only() {
 #[tokio::test]
 async fn a_success_clears_the_pairs_failures() {
     let app = spawn(Spawn {
-        configure: behind_proxy,
+        configure: Box::new(behind_proxy),
         ..Spawn::default()
     })
     .await;
@@ -103,10 +103,10 @@ async fn a_success_clears_the_pairs_failures() {
 #[tokio::test]
 async fn one_address_spraying_many_client_ids_is_stopped() {
     let app = spawn(Spawn {
-        configure: |s| {
+        configure: Box::new(|s| {
             behind_proxy(s);
             s.bruteforce.max_per_address = 5;
-        },
+        }),
         ..Spawn::default()
     })
     .await;
@@ -134,7 +134,7 @@ async fn one_address_spraying_many_client_ids_is_stopped() {
 #[tokio::test]
 async fn forwarded_for_from_an_untrusted_peer_is_ignored() {
     let app = spawn(Spawn {
-        configure: |s| s.bruteforce.max_per_client_address = 3,
+        configure: Box::new(|s| s.bruteforce.max_per_client_address = 3),
         ..Spawn::default()
     })
     .await;

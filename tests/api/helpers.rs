@@ -70,7 +70,9 @@ pub struct Spawn {
     /// A Redis other than the shared one.
     pub redis_url: Option<String>,
     /// Any other setting a test needs.
-    pub configure: fn(&mut Settings),
+    pub configure: Box<dyn FnOnce(&mut Settings) + Send>,
+    /// A PEM root certificate to trust (the server then speaks HTTPS).
+    pub trust: Option<String>,
 }
 
 impl Default for Spawn {
@@ -81,7 +83,8 @@ impl Default for Spawn {
             keys_dir: None,
             active: None,
             redis_url: None,
-            configure: |_| {},
+            configure: Box::new(|_| {}),
+            trust: None,
         }
     }
 }
@@ -113,7 +116,12 @@ pub async fn spawn(options: Spawn) -> TestApp {
 
     let store = store_for(&settings).await;
     let app = Application::build(settings.clone(), store).expect("the app builds");
-    let base = format!("http://{}", app.addr());
+    let scheme = if options.trust.is_some() {
+        "https"
+    } else {
+        "http"
+    };
+    let base = format!("{scheme}://{}", app.addr());
     let issuer = app.issuer().to_owned();
     let handle = app.handle();
     let state = app.state();
@@ -129,7 +137,13 @@ pub async fn spawn(options: Spawn) -> TestApp {
     let mut app = TestApp {
         base,
         issuer,
-        http: reqwest::Client::new(),
+        http: match &options.trust {
+            Some(pem) => reqwest::Client::builder()
+                .add_root_certificate(reqwest::Certificate::from_pem(pem.as_bytes()).unwrap())
+                .build()
+                .unwrap(),
+            None => reqwest::Client::new(),
+        },
         prefix,
         keys_dir,
         admin_id: admin.client_id.to_string(),

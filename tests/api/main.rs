@@ -11,5 +11,6 @@ mod org_clients;
 mod outage;
 mod overload;
 mod persistence;
+mod tls;
 mod token;
 mod v1_clients;

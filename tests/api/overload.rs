@@ -10,10 +10,10 @@ use crate::helpers::{ORG, Spawn, TestApp, seed_create_body, spawn};
 #[tokio::test]
 async fn a_storm_of_cold_requests_gets_quick_503s_while_the_rest_is_served() {
     let app = spawn(Spawn {
-        configure: |s| {
+        configure: Box::new(|s| {
             s.argon2.max_concurrent = 1;
             s.argon2.max_queue = 2;
-        },
+        }),
         ..Spawn::default()
     })
     .await;
@@ -72,7 +72,7 @@ fn quick_timeouts(settings: &mut tokenmint::config::Settings) {
 #[tokio::test]
 async fn a_client_that_never_finishes_its_head_is_cut_off() {
     let app = spawn(Spawn {
-        configure: quick_timeouts,
+        configure: Box::new(quick_timeouts),
         ..Spawn::default()
     })
     .await;
@@ -93,7 +93,7 @@ async fn a_client_that_never_finishes_its_head_is_cut_off() {
 #[tokio::test]
 async fn a_client_that_trickles_its_body_gets_408() {
     let app = spawn(Spawn {
-        configure: quick_timeouts,
+        configure: Box::new(quick_timeouts),
         ..Spawn::default()
     })
     .await;
