@@ -391,6 +391,17 @@ impl OwnRedis {
         }
     }
 
+    /// Sends a signal (`STOP` freezes Redis: connections stay open, nothing answers;
+    /// `CONT` thaws it).
+    pub fn signal(&self, signal: &str) {
+        let pid = self.child.as_ref().expect("running").id().to_string();
+        let status = std::process::Command::new("kill")
+            .args([&format!("-{signal}"), &pid])
+            .status()
+            .unwrap();
+        assert!(status.success());
+    }
+
     /// Starts (again) on the same port and waits until it accepts connections.
     pub fn restart(&mut self) {
         self.stop();

@@ -5,6 +5,7 @@ mod admin_auth;
 mod bruteforce;
 mod discovery;
 mod fuzz;
+mod headers;
 mod helpers;
 mod log_hygiene;
 mod org_clients;

@@ -130,3 +130,91 @@ async fn oversized_headers_get_431_and_no_server_banner_is_sent() {
         "no version banner"
     );
 }
+
+/// Sends one request on `stream` and reads its (small) response.
+fn request_on(stream: &mut TcpStream, path: &str) -> String {
+    stream
+        .set_read_timeout(Some(Duration::from_secs(3)))
+        .unwrap();
+    write!(stream, "GET {path} HTTP/1.1\r\nHost: x\r\n\r\n").unwrap();
+    let mut buffer = [0u8; 4096];
+    let n = stream.read(&mut buffer).unwrap_or(0);
+    String::from_utf8_lossy(&buffer[..n]).into_owned()
+}
+
+#[tokio::test]
+async fn idle_keep_alive_connections_are_closed() {
+    let app = spawn(Spawn {
+        configure: Box::new(|s| s.server.keep_alive_secs = 1),
+        ..Spawn::default()
+    })
+    .await;
+    let address = app.base.trim_start_matches("http://").to_owned();
+    let closed = tokio::task::spawn_blocking(move || {
+        let mut stream = TcpStream::connect(address).unwrap();
+        assert!(request_on(&mut stream, "/healthz").starts_with("HTTP/1.1 200"));
+        std::thread::sleep(Duration::from_millis(2500));
+        stream
+            .set_read_timeout(Some(Duration::from_secs(3)))
+            .unwrap();
+        let mut buffer = [0u8; 64];
+        matches!(stream.read(&mut buffer), Ok(0))
+    })
+    .await
+    .unwrap();
+    assert!(closed, "an idle connection outlived keep_alive_secs");
+}
+
+#[tokio::test]
+async fn connections_past_the_limit_wait_until_one_closes() {
+    let app = spawn(Spawn {
+        configure: Box::new(|s| {
+            s.server.max_connections = 2;
+            s.server.keep_alive_secs = 30;
+        }),
+        ..Spawn::default()
+    })
+    .await;
+    let address = app.base.trim_start_matches("http://").to_owned();
+    tokio::task::spawn_blocking(move || {
+        // The test client may hold a pooled connection of its own, so count how many more
+        // are served before one has to wait: at most the limit.
+        let mut held: Vec<TcpStream> = Vec::new();
+        let mut waiting = None;
+        for _ in 0..3 {
+            let mut stream = TcpStream::connect(&address).unwrap();
+            stream
+                .set_read_timeout(Some(Duration::from_millis(700)))
+                .unwrap();
+            write!(stream, "GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n").unwrap();
+            let mut buffer = [0u8; 4096];
+            match stream.read(&mut buffer) {
+                Ok(n) if String::from_utf8_lossy(&buffer[..n]).starts_with("HTTP/1.1 200") => {
+                    held.push(stream)
+                }
+                _ => {
+                    waiting = Some(stream);
+                    break;
+                }
+            }
+        }
+        assert!(
+            held.len() <= 2,
+            "{} connections were served past a limit of 2",
+            held.len()
+        );
+        let mut waiting = waiting.expect("a connection past the limit was served at once");
+        drop(held);
+        waiting
+            .set_read_timeout(Some(Duration::from_secs(5)))
+            .unwrap();
+        let mut buffer = [0u8; 4096];
+        let n = waiting.read(&mut buffer).unwrap();
+        assert!(
+            String::from_utf8_lossy(&buffer[..n]).starts_with("HTTP/1.1 200"),
+            "served once a slot freed"
+        );
+    })
+    .await
+    .unwrap();
+}
