@@ -42,6 +42,8 @@ fn token_body() -> impl Strategy<Value = Vec<u8>> {
                 .into_bytes()
         }),
         prop::collection::vec(any::<u8>(), 0..300),
+        // Past the 8 KiB limit.
+        prop::collection::vec(any::<u8>(), 8200..9000),
     ]
 }
 
