@@ -79,6 +79,8 @@ pub struct AdminSettings {
 pub struct SecretSettings {
     pub prefix: String,
     pub max_per_client: usize,
+    pub verified_cache_secs: u64,
+    pub verified_cache_entries: usize,
 }
 
 #[derive(Clone, Debug, Deserialize)]

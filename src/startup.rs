@@ -19,6 +19,7 @@ use crate::crypto::{Hasher, KeyRing};
 use crate::http::{discovery, health, org_clients, token, v1_clients};
 use crate::oauth::bruteforce::Guard;
 use crate::oauth::usage::UsageRecorder;
+use crate::oauth::verified::VerifiedCache;
 use crate::state::AppState;
 use crate::store::Store;
 
@@ -68,6 +69,10 @@ impl Application {
         )?;
         let hasher = Hasher::new(&settings.argon2)?;
         let guard = Guard::new(store.clone(), &settings.bruteforce);
+        let verified = VerifiedCache::new(
+            Duration::from_secs(settings.secrets.verified_cache_secs),
+            settings.secrets.verified_cache_entries,
+        );
         let usage = UsageRecorder::new(
             store.clone(),
             Duration::from_secs(settings.usage.write_interval_secs),
@@ -82,6 +87,7 @@ impl Application {
             hasher,
             usage,
             guard,
+            verified,
         });
         let app_state = state.clone();
         let mut server = HttpServer::new(move || {

@@ -5,6 +5,7 @@ use crate::config::Settings;
 use crate::crypto::{Hasher, KeyRing};
 use crate::oauth::bruteforce::Guard;
 use crate::oauth::usage::UsageRecorder;
+use crate::oauth::verified::VerifiedCache;
 use crate::store::Store;
 
 pub struct AppState {
@@ -16,4 +17,5 @@ pub struct AppState {
     pub hasher: Hasher,
     pub usage: UsageRecorder,
     pub guard: Guard,
+    pub verified: VerifiedCache,
 }

@@ -5,11 +5,13 @@
 //! - [`request`]: parsing the HTTP request into a [`TokenRequest`].
 //! - [`error`]: RFC 6749 errors, [`OAuthError`].
 //! - [`usage`]: throttled, off-path recording of `last_used_time`.
+//! - [`verified`]: secrets that recently passed argon2, checked again by HMAC.
 
 pub mod bruteforce;
 pub mod error;
 pub mod request;
 pub mod usage;
+pub mod verified;
 
 use std::net::IpAddr;
 
@@ -150,37 +152,44 @@ async fn authenticate(
         Some(id) => state.store.get_client(&id).await.map_err(unavailable)?,
         None => None,
     };
-    // The stored suffix narrows the candidates to (almost always) one secret; with none,
-    // the dummy hash is verified instead.
+    // The stored suffix narrows the candidates to (almost always) one secret.
     let suffix = credentials.secret.suffix();
-    let mut candidates = client
+    let candidates: Vec<&Secret> = client
         .iter()
         .flat_map(|c| &c.secrets)
         .filter(|s| s.secret_suffix == suffix)
-        .peekable();
-    let verify = |hash| async move {
-        state
-            .hasher
-            .verify(hash, &credentials.secret)
-            .await
-            .map_err(|e| match e {
-                HashError::Busy => OAuthError::TemporarilyUnavailable(
-                    "too many first-time authentications at once; retry shortly".into(),
-                ),
-                e => {
-                    tracing::error!(error = %e, "argon2 verification failed to run");
-                    OAuthError::ServerError
-                }
-            })
-    };
-    let mut matched = None;
-    if candidates.peek().is_none() {
-        verify(None).await?;
-    }
-    for secret in candidates {
-        if verify(Some(&secret.hash)).await? {
-            matched = Some(secret.clone());
-            break;
+        .collect();
+    // A secret verified recently is checked by HMAC; otherwise argon2 runs exactly once per
+    // candidate, and once against the dummy hash when there is none.
+    let mut matched = candidates
+        .iter()
+        .find(|s| state.verified.matches(s, &credentials.secret))
+        .map(|s| (*s).clone());
+    if matched.is_none() {
+        let verify = |hash| async move {
+            state
+                .hasher
+                .verify(hash, &credentials.secret)
+                .await
+                .map_err(|e| match e {
+                    HashError::Busy => OAuthError::TemporarilyUnavailable(
+                        "too many first-time authentications at once; retry shortly".into(),
+                    ),
+                    e => {
+                        tracing::error!(error = %e, "argon2 verification failed to run");
+                        OAuthError::ServerError
+                    }
+                })
+        };
+        if candidates.is_empty() {
+            verify(None).await?;
+        }
+        for secret in &candidates {
+            if verify(Some(&secret.hash)).await? {
+                state.verified.remember(secret, &credentials.secret);
+                matched = Some((*secret).clone());
+                break;
+            }
         }
     }
     match (client, matched) {

@@ -3,6 +3,7 @@
 
 mod admin_auth;
 mod bruteforce;
+mod cache;
 mod discovery;
 mod fuzz;
 mod headers;

@@ -1,0 +1,161 @@
+//! Secrets that recently passed argon2, remembered so that later requests are checked in
+//! microseconds.
+//!
+//! An entry holds HMAC-SHA256 of the presented secret under a per-process random key (never
+//! the secret), tied to the secret's id and a fingerprint of its stored hash. A changed,
+//! deactivated or deleted secret, or a deleted client, takes effect on the next request:
+//! the client document is read every time, a new hash no longer matches the fingerprint,
+//! and status and expiry are checked after a match. Entries expire after a configurable
+//! lifetime, and the map is bounded.
+
+use std::collections::HashMap;
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
+use aws_lc_rs::constant_time::verify_slices_are_equal;
+use aws_lc_rs::hmac;
+use aws_lc_rs::rand::SystemRandom;
+
+use crate::crypto::PlainSecret;
+use crate::domain::{Secret, SecretId};
+
+struct Entry {
+    /// HMAC of the stored PHC hash the secret was verified against.
+    hash: hmac::Tag,
+    /// HMAC of the secret that verified.
+    secret: hmac::Tag,
+    expires: Instant,
+}
+
+pub struct VerifiedCache {
+    key: hmac::Key,
+    lifetime: Duration,
+    capacity: usize,
+    /// A std Mutex: held for a map operation, never across an `.await`.
+    entries: Mutex<HashMap<SecretId, Entry>>,
+}
+
+impl VerifiedCache {
+    /// `lifetime` zero disables the cache.
+    pub fn new(lifetime: Duration, capacity: usize) -> Self {
+        let key = hmac::Key::generate(hmac::HMAC_SHA256, &SystemRandom::new())
+            .expect("the system RNG works");
+        Self {
+            key,
+            lifetime,
+            capacity,
+            entries: Mutex::new(HashMap::new()),
+        }
+    }
+
+    fn entries(&self) -> std::sync::MutexGuard<'_, HashMap<SecretId, Entry>> {
+        self.entries.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Whether `presented` is the secret that last verified against `secret`'s current hash.
+    pub fn matches(&self, secret: &Secret, presented: &PlainSecret) -> bool {
+        if self.lifetime.is_zero() {
+            return false;
+        }
+        let hash = hmac::sign(&self.key, secret.hash.as_str().as_bytes());
+        let mac = hmac::sign(&self.key, presented.expose().as_bytes());
+        let entries = self.entries();
+        let Some(entry) = entries.get(&secret.id) else {
+            return false;
+        };
+        let same_hash = verify_slices_are_equal(entry.hash.as_ref(), hash.as_ref()).is_ok();
+        let same_secret = verify_slices_are_equal(entry.secret.as_ref(), mac.as_ref()).is_ok();
+        same_hash && same_secret && Instant::now() < entry.expires
+    }
+
+    /// Remembers that `presented` verified against `secret`'s hash.
+    pub fn remember(&self, secret: &Secret, presented: &PlainSecret) {
+        if self.lifetime.is_zero() {
+            return;
+        }
+        let now = Instant::now();
+        let entry = Entry {
+            hash: hmac::sign(&self.key, secret.hash.as_str().as_bytes()),
+            secret: hmac::sign(&self.key, presented.expose().as_bytes()),
+            expires: now + self.lifetime,
+        };
+        let mut entries = self.entries();
+        if entries.len() >= self.capacity && !entries.contains_key(&secret.id) {
+            entries.retain(|_, e| now < e.expires);
+            if entries.len() >= self.capacity {
+                // Still full of live entries: forget them all rather than grow; the next
+                // requests pay argon2 once each to come back.
+                entries.clear();
+            }
+        }
+        entries.insert(secret.id.clone(), entry);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::domain::{SecretHash, SecretStatus, Timestamp};
+
+    fn secret(id: &str, hash: &str) -> Secret {
+        Secret {
+            id: SecretId::parse(id).unwrap(),
+            display_name: String::new(),
+            secret_suffix: "abcd".into(),
+            status: SecretStatus::Active,
+            environments: vec![],
+            labels: Default::default(),
+            sdk_type: Default::default(),
+            create_time: Timestamp::now(),
+            update_time: Timestamp::now(),
+            creator: None,
+            updater: None,
+            expire_time: None,
+            hash: SecretHash::new(hash.into()),
+        }
+    }
+
+    #[test]
+    fn only_the_verified_secret_against_the_same_hash_matches() {
+        let cache = VerifiedCache::new(Duration::from_secs(60), 10);
+        let s = secret("sks_000000000000000001", "$argon2id$one");
+        let right = PlainSecret::from_presented("tm_right".into());
+        assert!(!cache.matches(&s, &right), "nothing remembered yet");
+        cache.remember(&s, &right);
+        assert!(cache.matches(&s, &right));
+        assert!(!cache.matches(&s, &PlainSecret::from_presented("tm_wrong".into())));
+        let rehashed = secret("sks_000000000000000001", "$argon2id$two");
+        assert!(
+            !cache.matches(&rehashed, &right),
+            "a replaced secret no longer matches"
+        );
+        let other = secret("sks_000000000000000002", "$argon2id$one");
+        assert!(
+            !cache.matches(&other, &right),
+            "entries belong to one secret id"
+        );
+    }
+
+    #[test]
+    fn entries_expire_and_a_zero_lifetime_disables_the_cache() {
+        let cache = VerifiedCache::new(Duration::from_millis(30), 10);
+        let s = secret("sks_000000000000000001", "$argon2id$one");
+        let right = PlainSecret::from_presented("tm_right".into());
+        cache.remember(&s, &right);
+        std::thread::sleep(Duration::from_millis(40));
+        assert!(!cache.matches(&s, &right));
+        let off = VerifiedCache::new(Duration::ZERO, 10);
+        off.remember(&s, &right);
+        assert!(!off.matches(&s, &right));
+    }
+
+    #[test]
+    fn the_cache_stays_within_its_capacity() {
+        let cache = VerifiedCache::new(Duration::from_secs(60), 3);
+        let right = PlainSecret::from_presented("tm_right".into());
+        for n in 0..10 {
+            cache.remember(&secret(&format!("sks_{n:018}"), "$argon2id$h"), &right);
+            assert!(cache.entries().len() <= 3);
+        }
+    }
+}

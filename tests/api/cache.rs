@@ -1,0 +1,112 @@
+use reqwest::StatusCode;
+use serde_json::json;
+
+use crate::helpers::{ORG, TestApp, seed_create_body, spawn_app};
+
+async fn warm(app: &TestApp, id: &str, secret: &str) {
+    for _ in 0..3 {
+        assert_eq!(
+            app.token_request(id, secret, &[]).await.status(),
+            StatusCode::OK
+        );
+    }
+}
+
+#[tokio::test]
+async fn a_remembered_secret_stops_working_on_the_very_next_request_after_a_change() {
+    let app = spawn_app().await;
+    let (client, secret) = app.create_client(ORG, &seed_create_body()).await;
+    let id = client["client_id"].as_str().unwrap().to_owned();
+    let sid = client["secrets"][0]["id"].as_str().unwrap().to_owned();
+    let credential = format!("/v1/clients/{id}/credentials/{sid}");
+
+    warm(&app, &id, &secret).await;
+    let patch = |mask: &'static str, body: serde_json::Value| {
+        let path = format!("{credential}?updateMask={mask}");
+        let app = &app;
+        async move { app.patch(&path, &body).await }
+    };
+    assert_eq!(
+        patch("status", json!({"status": "INACTIVE"}))
+            .await
+            .status(),
+        StatusCode::OK
+    );
+    assert_eq!(
+        app.token_request(&id, &secret, &[]).await.status(),
+        StatusCode::UNAUTHORIZED,
+        "deactivated"
+    );
+    assert_eq!(
+        patch("status", json!({"status": "ACTIVE"})).await.status(),
+        StatusCode::OK
+    );
+    warm(&app, &id, &secret).await;
+
+    assert_eq!(
+        patch("expireTime", json!({"expireTime": "2001-01-01T00:00:00Z"}))
+            .await
+            .status(),
+        StatusCode::OK
+    );
+    assert_eq!(
+        app.token_request(&id, &secret, &[]).await.status(),
+        StatusCode::UNAUTHORIZED,
+        "expired"
+    );
+    assert_eq!(
+        patch("expireTime", json!({})).await.status(),
+        StatusCode::OK
+    );
+    warm(&app, &id, &secret).await;
+
+    let replacement = "replacement-secret-of-sufficient-length-42";
+    assert_eq!(
+        patch(
+            "clientSecret",
+            json!({"clientSecret": {"secret": replacement}})
+        )
+        .await
+        .status(),
+        StatusCode::OK
+    );
+    assert_eq!(
+        app.token_request(&id, &secret, &[]).await.status(),
+        StatusCode::UNAUTHORIZED,
+        "replaced"
+    );
+    warm(&app, &id, replacement).await;
+
+    let added: serde_json::Value = app
+        .post(
+            &format!("{}/{id}/secrets", TestApp::clients_path(ORG)),
+            &json!({}),
+        )
+        .await
+        .json()
+        .await
+        .unwrap();
+    let other = added["plain_secret"].as_str().unwrap().to_owned();
+    warm(&app, &id, &other).await;
+    assert_eq!(app.delete(&credential).await.status(), StatusCode::OK);
+    assert_eq!(
+        app.token_request(&id, replacement, &[]).await.status(),
+        StatusCode::UNAUTHORIZED,
+        "deleted secret"
+    );
+    assert_eq!(
+        app.token_request(&id, &other, &[]).await.status(),
+        StatusCode::OK,
+        "the other secret"
+    );
+
+    assert_eq!(
+        app.delete(&format!("/v1/clients/{id}")).await.status(),
+        StatusCode::OK
+    );
+    assert_eq!(
+        app.token_request(&id, &other, &[]).await.status(),
+        StatusCode::UNAUTHORIZED,
+        "deleted client"
+    );
+}
