@@ -42,6 +42,12 @@ pub fn seed_update_body() -> Value {
     })
 }
 
+/// `secret` with its last character changed (never equal to `secret`).
+pub fn altered(secret: &str) -> String {
+    let (head, last) = secret.split_at(secret.len() - 1);
+    format!("{head}{}", if last == "x" { "y" } else { "x" })
+}
+
 pub fn redis_url() -> String {
     std::env::var("TOKENMINT_TEST_REDIS_URL")
         .expect("TOKENMINT_TEST_REDIS_URL is not set: run the tests with scripts/test.sh, which starts a Redis")
@@ -163,6 +169,7 @@ pub async fn store_for(settings: &Settings) -> Store {
         &settings.redis.url,
         &settings.redis.key_prefix,
         Duration::from_secs(2),
+        settings.redis.client_cache_entries,
     )
     .await
     .expect("Redis is reachable")

@@ -132,7 +132,7 @@ async fn verbose_logs_hold_no_secret_hash_key_or_token() {
             .unwrap()
             .to_owned(),
     );
-    let wrong = format!("{}x", &secrets[1][..secrets[1].len() - 1]);
+    let wrong = crate::helpers::altered(&secrets[1]);
     let (status, body) = token(id.clone(), wrong.clone()).await;
     assert_eq!(status, StatusCode::UNAUTHORIZED);
     error_bodies.push(body);

@@ -274,7 +274,7 @@ async fn every_client_authentication_failure_is_the_same_invalid_client() {
         .await;
     assert_eq!(response.status(), StatusCode::OK);
 
-    let wrong = format!("{}x", &secret[..secret.len() - 1]);
+    let wrong = crate::helpers::altered(&secret);
     let mut descriptions = Vec::new();
     for (case, id, secret) in [
         ("wrong secret", id.as_str(), wrong.as_str()),
