@@ -17,9 +17,14 @@ pub type CommandResult = Result<(), Box<dyn Error>>;
 
 async fn redis_store(settings: &Settings) -> Result<Store, Box<dyn Error>> {
     let timeout = Duration::from_millis(settings.redis.timeout_ms);
-    Store::redis(&settings.redis.url, &settings.redis.key_prefix, timeout)
-        .await
-        .map_err(|e| format!("cannot reach Redis at redis.url: {e}").into())
+    Store::redis(
+        &settings.redis.url,
+        &settings.redis.key_prefix,
+        timeout,
+        settings.redis.client_cache_entries,
+    )
+    .await
+    .map_err(|e| format!("cannot reach Redis at redis.url: {e}").into())
 }
 
 /// `tokenmint serve [--dev]`.

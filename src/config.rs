@@ -53,6 +53,7 @@ pub struct RedisSettings {
     pub url: String,
     pub key_prefix: String,
     pub timeout_ms: u64,
+    pub client_cache_entries: usize,
 }
 
 #[derive(Clone, Debug, Deserialize)]

@@ -149,7 +149,11 @@ async fn authenticate(
         basic: credentials.basic,
     };
     let client = match ClientId::parse(&credentials.client_id) {
-        Some(id) => state.store.get_client(&id).await.map_err(unavailable)?,
+        Some(id) => state
+            .store
+            .get_client_cached(&id)
+            .await
+            .map_err(unavailable)?,
         None => None,
     };
     // The stored suffix narrows the candidates to (almost always) one secret.

@@ -137,22 +137,24 @@ impl MemoryBackend {
 }
 
 impl MemoryBackend {
-    pub fn window_counts(&self, keys: &[String], since: u64) -> Vec<(u64, Option<u64>)> {
-        let mut state = self.state();
+    pub fn window_entries(&self, keys: &[String]) -> Vec<Vec<u64>> {
+        let state = self.state();
         keys.iter()
-            .map(|key| {
-                let entries = state.windows.entry(key.clone()).or_default();
-                entries.retain(|at| *at > since);
-                (entries.len() as u64, entries.iter().min().copied())
-            })
+            .map(|key| state.windows.get(key).cloned().unwrap_or_default())
             .collect()
     }
 
-    pub fn window_add(&self, keys: &[String], now: u64, _ttl_ms: u64) {
+    pub fn window_add(&self, keys: &[String], now: u64, window_ms: u64) {
         let mut state = self.state();
         for key in keys {
-            state.windows.entry(key.clone()).or_default().push(now);
+            let entries = state.windows.entry(key.clone()).or_default();
+            entries.retain(|at| *at > now.saturating_sub(window_ms));
+            entries.push(now);
         }
+    }
+
+    pub fn get_cached(&self, key: &str) -> Option<String> {
+        self.get(key)
     }
 
     pub fn delete(&self, key: &str) {

@@ -86,9 +86,15 @@ pub struct Store {
 }
 
 impl Store {
-    pub async fn redis(url: &str, prefix: &str, timeout: Duration) -> Result<Self, StoreError> {
+    /// `cache_entries` > 0 enables client-side caching of the token endpoint's reads.
+    pub async fn redis(
+        url: &str,
+        prefix: &str,
+        timeout: Duration,
+        cache_entries: usize,
+    ) -> Result<Self, StoreError> {
         Ok(Self {
-            backend: Backend::Redis(RedisBackend::connect(url, timeout).await?),
+            backend: Backend::Redis(RedisBackend::connect(url, timeout, cache_entries).await?),
             names: KeyNames::new(prefix),
         })
     }
@@ -114,6 +120,13 @@ impl Store {
     #[tracing::instrument(skip_all, fields(client_id = %id))]
     pub async fn get_client(&self, id: &ClientId) -> Result<Option<Client>, StoreError> {
         let doc = call!(self.get(&self.names.client(id)));
+        doc.map(|doc| decode(&doc)).transpose()
+    }
+
+    /// The client, read through the client-side cache (the token endpoint's read: no round
+    /// trip while the document is unchanged; a change anywhere invalidates it).
+    pub async fn get_client_cached(&self, id: &ClientId) -> Result<Option<Client>, StoreError> {
+        let doc = call!(self.get_cached(&self.names.client(id)));
         doc.map(|doc| decode(&doc)).transpose()
     }
 
@@ -263,7 +276,8 @@ impl Store {
         Ok(())
     }
 
-    /// Failed authentications per key within the window ending now: (count, oldest ms).
+    /// Failed authentications per key within the window ending at `now_ms`: (count, oldest
+    /// ms). Read through the client-side cache: no round trip while nothing changes.
     pub async fn recent_failures(
         &self,
         keys: &[String],
@@ -271,7 +285,16 @@ impl Store {
         window_ms: u64,
     ) -> Result<Vec<(u64, Option<u64>)>, StoreError> {
         let since = now_ms.saturating_sub(window_ms);
-        Ok(call!(self.window_counts(keys, since)))
+        let sets = call!(self.window_entries(keys));
+        Ok(sets
+            .into_iter()
+            .map(|entries| {
+                let recent = entries.into_iter().filter(|at| *at > since);
+                recent.fold((0, None), |(count, oldest): (u64, Option<u64>), at| {
+                    (count + 1, Some(oldest.map_or(at, |o| o.min(at))))
+                })
+            })
+            .collect())
     }
 
     /// Records a failed authentication at `now_ms` under each key.

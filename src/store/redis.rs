@@ -5,8 +5,11 @@
 use std::collections::HashMap;
 use std::time::Duration;
 
+use std::num::NonZeroUsize;
+
 use redis::aio::{ConnectionManager, ConnectionManagerConfig};
-use redis::{AsyncCommands, Script};
+use redis::caching::{CacheConfig, CacheMode};
+use redis::{AsyncCommands, CommandCacheConfig, IntoConnectionInfo, ProtocolVersion, Script};
 
 use super::{IndexEntry, StoreError, WriteOutcome};
 
@@ -80,14 +83,30 @@ fn outcome(code: i64) -> WriteOutcome {
 }
 
 impl RedisBackend {
-    pub async fn connect(url: &str, timeout: Duration) -> Result<Self, StoreError> {
-        let client = redis::Client::open(url)
-            .map_err(|_| StoreError::Config("redis.url is not a valid Redis URL".into()))?;
-        let config = ConnectionManagerConfig::new()
+    /// Connects; with `cache_entries` > 0, over RESP3 with client-side caching of the
+    /// reads that opt in (Redis pushes an invalidation when a cached key changes).
+    pub async fn connect(
+        url: &str,
+        timeout: Duration,
+        cache_entries: usize,
+    ) -> Result<Self, StoreError> {
+        let invalid = || StoreError::Config("redis.url is not a valid Redis URL".into());
+        let mut info = url.into_connection_info().map_err(|_| invalid())?;
+        let mut config = ConnectionManagerConfig::new()
             .set_connection_timeout(Some(timeout))
             .set_response_timeout(Some(timeout))
             .set_number_of_retries(2)
             .set_max_delay(Duration::from_secs(1));
+        if let Some(size) = NonZeroUsize::new(cache_entries) {
+            let settings = info
+                .redis_settings()
+                .clone()
+                .set_protocol(ProtocolVersion::RESP3);
+            info = info.set_redis_settings(settings);
+            config = config
+                .set_cache_config(CacheConfig::new().set_mode(CacheMode::OptIn).set_size(size));
+        }
+        let client = redis::Client::open(info).map_err(|_| invalid())?;
         let connection = client.get_connection_manager_with_config(config).await?;
         Ok(Self {
             connection,
@@ -107,6 +126,15 @@ impl RedisBackend {
 
     pub async fn get(&self, key: &str) -> Result<Option<String>, StoreError> {
         Ok(self.conn().get(key).await?)
+    }
+
+    /// `GET`, served from the client-side cache when the connection has one.
+    pub async fn get_cached(&self, key: &str) -> Result<Option<String>, StoreError> {
+        Ok(redis::cmd("GET")
+            .arg(key)
+            .set_cache_config(CommandCacheConfig::new())
+            .query_async(&mut self.conn())
+            .await?)
     }
 
     /// Reads several documents in one pipeline (not MGET: the keys may live in different
@@ -229,42 +257,41 @@ impl RedisBackend {
         Ok(pipe.query_async(&mut self.conn()).await?)
     }
 
-    /// For each key, the entries of a time-window ZSET within `(since, ∞)`: their count and
-    /// the oldest one's time. Older entries are dropped on the way.
-    pub async fn window_counts(
+    /// Every entry time of each time-window ZSET, read through the client-side cache (the
+    /// sets are small: nothing is added to a set past its limit). Reads concurrently.
+    pub async fn window_entries(&self, keys: &[String]) -> Result<Vec<Vec<u64>>, StoreError> {
+        let reads = keys.iter().map(|key| async move {
+            let entries: Scored = redis::cmd("ZRANGE")
+                .arg(key)
+                .arg(0)
+                .arg(-1)
+                .arg("WITHSCORES")
+                .set_cache_config(CommandCacheConfig::new())
+                .query_async(&mut self.conn())
+                .await?;
+            Ok::<_, StoreError>(entries.into_iter().map(|(_, at)| at).collect())
+        });
+        futures_util::future::try_join_all(reads).await
+    }
+
+    /// Adds an entry at `now` to each time-window ZSET, dropping entries older than
+    /// `window_ms`; each set expires `window_ms` after its last entry.
+    pub async fn window_add(
         &self,
         keys: &[String],
-        since: u64,
-    ) -> Result<Vec<(u64, Option<u64>)>, StoreError> {
+        now: u64,
+        window_ms: u64,
+    ) -> Result<(), StoreError> {
+        let member = format!("{now}-{}", rand::random::<u32>());
         let mut pipe = redis::pipe();
         for key in keys {
             pipe.cmd("ZREMRANGEBYSCORE")
                 .arg(key)
                 .arg("-inf")
-                .arg(since)
+                .arg(now.saturating_sub(window_ms))
                 .ignore();
-            pipe.zcard(key);
-            pipe.zrange_withscores(key, 0, 0);
-        }
-        let replies: Vec<(u64, Scored)> = pipe.query_async(&mut self.conn()).await?;
-        Ok(replies
-            .into_iter()
-            .map(|(count, oldest)| (count, oldest.first().map(|(_, at)| *at)))
-            .collect())
-    }
-
-    /// Adds an entry at `now` to each time-window ZSET; each expires `ttl_ms` after its last entry.
-    pub async fn window_add(
-        &self,
-        keys: &[String],
-        now: u64,
-        ttl_ms: u64,
-    ) -> Result<(), StoreError> {
-        let member = format!("{now}-{}", rand::random::<u32>());
-        let mut pipe = redis::pipe();
-        for key in keys {
             pipe.zadd(key, &member, now).ignore();
-            pipe.pexpire(key, i64::try_from(ttl_ms).unwrap_or(i64::MAX))
+            pipe.pexpire(key, i64::try_from(window_ms).unwrap_or(i64::MAX))
                 .ignore();
         }
         let () = pipe.query_async(&mut self.conn()).await?;

@@ -110,3 +110,82 @@ async fn a_remembered_secret_stops_working_on_the_very_next_request_after_a_chan
         "deleted client"
     );
 }
+
+#[tokio::test]
+async fn a_secret_deleted_through_one_instance_is_refused_by_another_within_a_second() {
+    let one = crate::helpers::spawn_app().await;
+    let two = crate::helpers::spawn(crate::helpers::Spawn {
+        prefix: Some(one.prefix.clone()),
+        keys_dir: Some(one.keys_dir.clone()),
+        ..crate::helpers::Spawn::default()
+    })
+    .await;
+    let (client, secret) = one.create_client(ORG, &seed_create_body()).await;
+    let id = client["client_id"].as_str().unwrap().to_owned();
+    let sid = client["secrets"][0]["id"].as_str().unwrap();
+    // Instance two has the client document and the verified secret cached.
+    warm(&two, &id, &secret).await;
+    let deleted = one
+        .delete(&format!(
+            "{}/{id}/secrets/{sid}",
+            TestApp::clients_path(ORG)
+        ))
+        .await;
+    assert_eq!(deleted.status(), StatusCode::OK);
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(1);
+    loop {
+        if two.token_request(&id, &secret, &[]).await.status() == StatusCode::UNAUTHORIZED {
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "instance two still accepts the deleted secret"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+}
+
+/// Calls of `command` Redis has served so far (INFO commandstats).
+async fn served(redis: &mut redis::aio::MultiplexedConnection, command: &str) -> u64 {
+    let info: String = redis::cmd("INFO")
+        .arg("commandstats")
+        .query_async(redis)
+        .await
+        .unwrap();
+    info.lines()
+        .find_map(|line| line.strip_prefix(&format!("cmdstat_{command}:calls=")))
+        .and_then(|rest| rest.split(',').next())
+        .map_or(0, |n| n.parse().unwrap())
+}
+
+#[tokio::test]
+async fn warm_token_requests_need_no_redis_round_trip() {
+    let redis = crate::helpers::OwnRedis::start();
+    let app = crate::helpers::spawn(crate::helpers::Spawn {
+        redis_url: Some(redis.url()),
+        ..crate::helpers::Spawn::default()
+    })
+    .await;
+    let (client, secret) = app.create_client(ORG, &seed_create_body()).await;
+    let id = client["client_id"].as_str().unwrap().to_owned();
+    warm(&app, &id, &secret).await;
+    let mut conn = app.redis().await;
+    let before = (
+        served(&mut conn, "get").await,
+        served(&mut conn, "zrange").await,
+    );
+    for _ in 0..30 {
+        assert_eq!(
+            app.token_request(&id, &secret, &[]).await.status(),
+            StatusCode::OK
+        );
+    }
+    let after = (
+        served(&mut conn, "get").await,
+        served(&mut conn, "zrange").await,
+    );
+    assert_eq!(
+        after, before,
+        "warm requests read Redis (GET, ZRANGE calls before/after)"
+    );
+}
