@@ -8,11 +8,9 @@ use serde::Deserialize;
 
 use super::keys::{KeyError, KeyRing, SigningKey};
 
-/// Signs `claims` (a JSON object) with `key`: `header.claims.signature`, base64url.
-pub fn mint(
-    key: &SigningKey,
-    claims: &serde_json::Map<String, serde_json::Value>,
-) -> Result<String, KeyError> {
+/// Signs `claims` (serializing to a JSON object) with `key`: `header.claims.signature`,
+/// base64url.
+pub fn mint(key: &SigningKey, claims: &impl serde::Serialize) -> Result<String, KeyError> {
     let claims = serde_json::to_vec(claims).map_err(|_| KeyError::Sign)?;
     let header = key.header_b64();
     let mut token = String::with_capacity(header.len() + claims.len() * 4 / 3 + 400);

@@ -5,7 +5,8 @@
 //! through [`PlainSecret::expose`], which marks each place that handles it.
 
 use std::fmt;
-use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
 
 use argon2::password_hash::phc::PasswordHash;
 use argon2::password_hash::{PasswordHasher, PasswordVerifier};
@@ -69,17 +70,26 @@ pub enum HashError {
     Busy,
 }
 
+/// A unit of argon2 work for a pool thread.
+type Job = Box<dyn FnOnce(&Argon2<'static>) + Send>;
+
 /// argon2id hashing and verification off the async workers.
 ///
-/// `running` bounds how many computations run at once (each holds `memory_kib` of RAM and a
-/// CPU core); waiting callers queue on it without occupying a worker thread. `admitted`
-/// bounds running plus queued: past it a call fails at once with [`HashError::Busy`], so a
-/// storm of cold requests gets quick 503s instead of an unbounded queue.
+/// A fixed pool of `max_concurrent` threads runs the computations (each holds `memory_kib`
+/// of RAM and a CPU core). A fixed pool rather than tokio's blocking pool because the
+/// allocator keeps freed argon2 memory per thread: many short-lived blocking threads
+/// would each keep their own copy. Callers wait for the result without occupying a worker
+/// thread. `admitted` bounds running plus queued: past it a call fails at once with
+/// [`HashError::Busy`], so a storm of cold requests gets quick 503s instead of an
+/// unbounded queue.
 #[derive(Clone)]
 pub struct Hasher {
-    argon2: Arc<Argon2<'static>>,
     admitted: Arc<Semaphore>,
-    running: Arc<Semaphore>,
+    jobs: std::sync::mpsc::Sender<Job>,
+    /// The number of pool threads, and the most computations seen running at once
+    /// (reported by `/readyz`, so a benchmark can show the bound holds).
+    bound: usize,
+    peak: Arc<AtomicUsize>,
     /// A hash of a random value, verified against when there is no real hash to check, so
     /// that an unknown client costs the same time as a wrong secret.
     dummy: Arc<SecretHash>,
@@ -94,35 +104,60 @@ impl Hasher {
             None,
         )
         .map_err(|e| HashError::Params(e.to_string()))?;
-        let argon2 = Argon2::new(Algorithm::Argon2id, Version::V0x13, params);
-        let permits = match settings.max_concurrent {
+        let argon2 = Arc::new(Argon2::new(Algorithm::Argon2id, Version::V0x13, params));
+        let threads = match settings.max_concurrent {
             0 => std::thread::available_parallelism().map_or(2, |n| n.get()),
             n => n,
         };
         let dummy = hash_blocking(&argon2, PlainSecret::generate("dummy_").expose())?;
+        let (jobs, queue) = std::sync::mpsc::channel::<Job>();
+        let queue = Arc::new(Mutex::new(queue));
+        let active = Arc::new(AtomicUsize::new(0));
+        let peak = Arc::new(AtomicUsize::new(0));
+        for n in 0..threads {
+            let (queue, argon2) = (Arc::clone(&queue), Arc::clone(&argon2));
+            let (active, peak) = (Arc::clone(&active), Arc::clone(&peak));
+            std::thread::Builder::new()
+                .name(format!("argon2-{n}"))
+                .spawn(move || {
+                    // Ends when every Hasher (every sender) is gone.
+                    loop {
+                        let job = queue.lock().unwrap_or_else(|p| p.into_inner()).recv();
+                        let Ok(job) = job else { break };
+                        let now = active.fetch_add(1, Ordering::SeqCst) + 1;
+                        peak.fetch_max(now, Ordering::SeqCst);
+                        job(&argon2);
+                        active.fetch_sub(1, Ordering::SeqCst);
+                    }
+                })
+                .map_err(|_| HashError::Worker)?;
+        }
         Ok(Self {
-            argon2: Arc::new(argon2),
-            admitted: Arc::new(Semaphore::new(permits + settings.max_queue)),
-            running: Arc::new(Semaphore::new(permits)),
+            admitted: Arc::new(Semaphore::new(threads + settings.max_queue)),
+            jobs,
+            bound: threads,
+            peak,
             dummy: Arc::new(dummy),
         })
     }
 
-    /// Runs `work` on the blocking pool once admitted and a run permit is free.
+    /// Runs `work` on the pool once admitted; waits without blocking the caller's thread.
     async fn run<T: Send + 'static>(
         &self,
         work: impl FnOnce(&Argon2<'static>) -> T + Send + 'static,
     ) -> Result<T, HashError> {
         let _admitted = self.admitted.try_acquire().map_err(|_| HashError::Busy)?;
-        let _running = self
-            .running
-            .acquire()
-            .await
-            .map_err(|_| HashError::Worker)?;
-        let argon2 = Arc::clone(&self.argon2);
-        tokio::task::spawn_blocking(move || work(&argon2))
-            .await
-            .map_err(|_| HashError::Worker)
+        let (done, result) = tokio::sync::oneshot::channel();
+        let job: Job = Box::new(move |argon2| {
+            let _ = done.send(work(argon2));
+        });
+        self.jobs.send(job).map_err(|_| HashError::Worker)?;
+        result.await.map_err(|_| HashError::Worker)
+    }
+
+    /// (the configured bound, the most computations ever seen running at once).
+    pub fn concurrency(&self) -> (usize, usize) {
+        (self.bound, self.peak.load(Ordering::SeqCst))
     }
 
     pub async fn hash(&self, secret: &PlainSecret) -> Result<SecretHash, HashError> {
@@ -226,6 +261,11 @@ mod tests {
         assert!(
             hasher.verify(None, &secret).await.is_ok(),
             "capacity comes back"
+        );
+        assert_eq!(
+            hasher.concurrency(),
+            (1, 1),
+            "never more than the bound ran at once"
         );
     }
 }

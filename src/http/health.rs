@@ -15,7 +15,12 @@ pub async fn healthz() -> HttpResponse {
 pub async fn readyz(state: web::Data<AppState>) -> HttpResponse {
     match state.store.ping().await {
         Ok(()) => {
-            HttpResponse::Ok().json(json!({"status": "ready", "key": state.keys.active().kid}))
+            let (bound, peak) = state.hasher.concurrency();
+            HttpResponse::Ok().json(json!({
+                "status": "ready",
+                "key": state.keys.active().kid,
+                "argon2": {"max_concurrent": bound, "peak_concurrent": peak},
+            }))
         }
         Err(e) => HttpResponse::ServiceUnavailable()
             .insert_header(("Retry-After", "1"))

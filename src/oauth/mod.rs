@@ -16,8 +16,10 @@ pub mod verified;
 use std::net::IpAddr;
 
 use rand::RngExt;
+use std::sync::Arc;
+
 use serde::Serialize;
-use serde_json::{Map, Value, json};
+use serde::ser::SerializeMap;
 
 use crate::crypto::jwt;
 use crate::crypto::secret::HashError;
@@ -81,35 +83,19 @@ pub async fn issue(
     let environments = granted_environments(&secret, request.environment.as_deref())?;
 
     let now = Timestamp::now().as_secs();
-    let mut claims = Map::new();
-    claims.insert("iss".into(), json!(state.issuer));
-    claims.insert("sub".into(), json!(client.client_id));
-    claims.insert("client_id".into(), json!(client.client_id));
-    match audience.as_slice() {
-        [] => {}
-        [one] => {
-            claims.insert("aud".into(), json!(one));
-        }
-        many => {
-            claims.insert("aud".into(), json!(many));
-        }
-    }
-    claims.insert("iat".into(), json!(now));
-    claims.insert("nbf".into(), json!(now));
-    claims.insert("exp".into(), json!(now + u64::from(client.expiry)));
-    claims.insert("jti".into(), json!(token_id()));
     let scope = scopes.join(" ");
-    claims.insert("scope".into(), json!(scope));
-    claims.insert("scopes".into(), json!(scopes));
-    if let Some(org) = &client.organization_id {
-        claims.insert("oid".into(), json!(org));
-    }
-    if let Some(environments) = environments {
-        claims.insert("environments".into(), json!(environments));
-    }
-    for claim in &client.custom_claims {
-        claims.insert(claim.key.clone(), Value::String(claim.value.clone()));
-    }
+    let jti = token_id();
+    let claims = AccessTokenClaims {
+        iss: &state.issuer,
+        client: &client,
+        audience: &audience,
+        iat: now,
+        exp: now + u64::from(client.expiry),
+        jti: &jti,
+        scope: &scope,
+        scopes: &scopes,
+        environments: environments.as_deref(),
+    };
 
     let access_token = jwt::mint(state.keys.active(), &claims).map_err(|e| {
         tracing::error!(error = %e, "signing a token failed");
@@ -131,6 +117,51 @@ fn unavailable(e: StoreError) -> OAuthError {
     )
 }
 
+/// The access token's claims (contract §3), serialized straight from borrowed data.
+struct AccessTokenClaims<'a> {
+    iss: &'a str,
+    client: &'a Client,
+    audience: &'a [String],
+    iat: u64,
+    exp: u64,
+    jti: &'a str,
+    scope: &'a str,
+    scopes: &'a [String],
+    environments: Option<&'a [String]>,
+}
+
+impl Serialize for AccessTokenClaims<'_> {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        let client = self.client;
+        let mut map = serializer.serialize_map(None)?;
+        map.serialize_entry("iss", self.iss)?;
+        map.serialize_entry("sub", &client.client_id)?;
+        map.serialize_entry("client_id", &client.client_id)?;
+        match self.audience {
+            [] => {}
+            [one] => map.serialize_entry("aud", one)?,
+            many => map.serialize_entry("aud", many)?,
+        }
+        map.serialize_entry("iat", &self.iat)?;
+        map.serialize_entry("nbf", &self.iat)?;
+        map.serialize_entry("exp", &self.exp)?;
+        map.serialize_entry("jti", self.jti)?;
+        map.serialize_entry("scope", self.scope)?;
+        map.serialize_entry("scopes", self.scopes)?;
+        if let Some(org) = &client.organization_id {
+            map.serialize_entry("oid", org)?;
+        }
+        if let Some(environments) = self.environments {
+            map.serialize_entry("environments", environments)?;
+        }
+        // Custom claim keys are validated not to collide with any of the above.
+        for claim in &client.custom_claims {
+            map.serialize_entry(&claim.key, &claim.value)?;
+        }
+        map.end()
+    }
+}
+
 /// `tkn_` + 128 random bits, hex.
 fn token_id() -> String {
     let bits: u128 = rand::rng().random();
@@ -143,7 +174,7 @@ fn token_id() -> String {
 async fn authenticate(
     state: &AppState,
     request: &TokenRequest,
-) -> Result<(Client, Secret), OAuthError> {
+) -> Result<(Arc<Client>, Secret), OAuthError> {
     let credentials = &request.credentials;
     let failed = OAuthError::InvalidClient {
         basic: credentials.basic,

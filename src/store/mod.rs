@@ -21,6 +21,7 @@ mod memory;
 mod redis;
 
 use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use tracing::warn;
@@ -83,6 +84,17 @@ macro_rules! call {
 pub struct Store {
     backend: Backend,
     names: KeyNames,
+    decoded: Arc<DecodedClients>,
+}
+
+/// The last document read for each client on the token path and its decoded form, so an
+/// unchanged document is not decoded again. Exactness comes from comparing the document's
+/// bytes; the map is bounded and simply starts over when full.
+#[derive(Default)]
+struct DecodedClients {
+    /// A std Mutex: held for a map operation, never across an `.await`.
+    entries: Mutex<HashMap<ClientId, (String, Arc<Client>)>>,
+    capacity: usize,
 }
 
 impl Store {
@@ -96,6 +108,7 @@ impl Store {
         Ok(Self {
             backend: Backend::Redis(RedisBackend::connect(url, timeout, cache_entries).await?),
             names: KeyNames::new(prefix),
+            decoded: Arc::new(DecodedClients::new(cache_entries)),
         })
     }
 
@@ -103,6 +116,7 @@ impl Store {
         Self {
             backend: Backend::Memory(MemoryBackend::default()),
             names: KeyNames::new(prefix),
+            decoded: Arc::new(DecodedClients::new(0)),
         }
     }
 
@@ -125,9 +139,14 @@ impl Store {
 
     /// The client, read through the client-side cache (the token endpoint's read: no round
     /// trip while the document is unchanged; a change anywhere invalidates it).
-    pub async fn get_client_cached(&self, id: &ClientId) -> Result<Option<Client>, StoreError> {
-        let doc = call!(self.get_cached(&self.names.client(id)));
-        doc.map(|doc| decode(&doc)).transpose()
+    pub async fn get_client_cached(
+        &self,
+        id: &ClientId,
+    ) -> Result<Option<Arc<Client>>, StoreError> {
+        let Some(doc) = call!(self.get_cached(&self.names.client(id))) else {
+            return Ok(None);
+        };
+        self.decoded.get_or_decode(id, doc).map(Some)
     }
 
     /// Stores a new client (version 1). `Conflict` if its id is taken.
@@ -312,6 +331,32 @@ impl Store {
     pub async fn clear_failures(&self, key: &str) -> Result<(), StoreError> {
         call!(self.delete(key));
         Ok(())
+    }
+}
+
+impl DecodedClients {
+    fn new(capacity: usize) -> Self {
+        Self {
+            entries: Mutex::default(),
+            capacity,
+        }
+    }
+
+    fn get_or_decode(&self, id: &ClientId, doc: String) -> Result<Arc<Client>, StoreError> {
+        let mut entries = self.entries.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some((known, client)) = entries.get(id)
+            && *known == doc
+        {
+            return Ok(Arc::clone(client));
+        }
+        let client = Arc::new(decode(&doc)?);
+        if self.capacity > 0 {
+            if entries.len() >= self.capacity {
+                entries.clear();
+            }
+            entries.insert(id.clone(), (doc, Arc::clone(&client)));
+        }
+        Ok(client)
     }
 }
 

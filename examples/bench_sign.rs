@@ -1,0 +1,51 @@
+//! In-process token signing rate of each algorithm on one core, the ceiling the token
+//! endpoint is measured against by `scripts/bench.sh`.
+//!
+//! `cargo run --release --example bench_sign [seconds]` prints one line per algorithm:
+//! `<alg> <signs per second>`.
+
+use std::time::{Duration, Instant};
+
+use serde_json::{Map, json};
+use tokenmint::crypto::{Alg, KeyRing, jwt, keys};
+
+fn main() {
+    let seconds: f64 = std::env::args()
+        .nth(1)
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(2.0);
+    let mut claims = Map::new();
+    for (k, v) in [
+        ("iss", json!("http://127.0.0.1:8080")),
+        ("sub", json!("m2morg_123456789012345678")),
+        ("client_id", json!("m2morg_123456789012345678")),
+        ("aud", json!("https://api.example.com")),
+        ("iat", json!(1_795_000_000u64)),
+        ("nbf", json!(1_795_000_000u64)),
+        ("exp", json!(1_795_003_600u64)),
+        ("jti", json!("tkn_0123456789abcdef0123456789abcdef")),
+        ("scope", json!("deploy:applications read:deployments")),
+        ("scopes", json!(["deploy:applications", "read:deployments"])),
+        ("oid", json!("org_59615193906282635")),
+    ] {
+        claims.insert(k.into(), v);
+    }
+    for alg in [Alg::Es256, Alg::EdDsa, Alg::Rs256] {
+        let dir = tempfile::tempdir().unwrap();
+        keys::generate(dir.path(), alg).unwrap();
+        let ring = KeyRing::load(dir.path(), "", "at+jwt").unwrap();
+        let key = ring.active();
+        let budget = Duration::from_secs_f64(seconds);
+        let started = Instant::now();
+        let mut count = 0u64;
+        while started.elapsed() < budget {
+            std::hint::black_box(jwt::mint(key, &claims).unwrap());
+            count += 1;
+        }
+        println!(
+            "{} {:.0}",
+            alg.name(),
+            count as f64 / started.elapsed().as_secs_f64()
+        );
+    }
+}

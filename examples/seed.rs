@@ -1,0 +1,73 @@
+//! Writes many clients straight into Redis for `scripts/bench.sh` (through the admin API
+//! each would cost an argon2 hash). All share one secret's hash, which is fine for load.
+//!
+//! `cargo run --release --example seed -- REDIS_URL PREFIX COUNT`
+
+use std::time::Duration;
+
+use tokenmint::config::Settings;
+use tokenmint::crypto::{Hasher, PlainSecret};
+use tokenmint::domain::{
+    Client, ClientId, OrganizationId, Secret, SecretId, SecretStatus, Timestamp,
+};
+use tokenmint::store::Store;
+
+#[tokio::main]
+async fn main() {
+    let args: Vec<String> = std::env::args().collect();
+    let [_, url, prefix, count] = args.as_slice() else {
+        panic!("usage: seed REDIS_URL PREFIX COUNT");
+    };
+    let count: usize = count.parse().expect("COUNT is a number");
+    let store = Store::redis(url, prefix, Duration::from_secs(5), 0)
+        .await
+        .expect("Redis is reachable");
+    let settings = Settings::defaults();
+    let hasher = Hasher::new(&settings.argon2).unwrap();
+    let plain = PlainSecret::generate("tm_");
+    let hash = hasher.hash(&plain).await.unwrap();
+    let org = OrganizationId::parse("seeded_org").unwrap();
+    let mut done = 0;
+    while done < count {
+        let batch = (count - done).min(256);
+        let writes = (0..batch).map(|_| {
+            let now = Timestamp::now();
+            let client = Client {
+                version: 1,
+                client_id: ClientId::generate(true),
+                organization_id: Some(org.clone()),
+                name: "seeded".into(),
+                description: String::new(),
+                scopes: vec!["read:things".into()],
+                audience: vec!["https://api.example.com".into()],
+                custom_claims: vec![],
+                expiry: 3600,
+                labels: Default::default(),
+                create_time: now,
+                update_time: now,
+                creator: None,
+                updater: None,
+                secrets: vec![Secret {
+                    id: SecretId::generate(),
+                    display_name: String::new(),
+                    secret_suffix: plain.suffix(),
+                    status: SecretStatus::Active,
+                    environments: vec![],
+                    labels: Default::default(),
+                    sdk_type: Default::default(),
+                    create_time: now,
+                    update_time: now,
+                    creator: None,
+                    updater: None,
+                    expire_time: None,
+                    hash: hash.clone(),
+                }],
+            };
+            let store = store.clone();
+            async move { store.create_client(&client).await.expect("write a client") }
+        });
+        futures_util::future::join_all(writes).await;
+        done += batch;
+    }
+    println!("{done}");
+}
