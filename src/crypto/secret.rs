@@ -141,12 +141,17 @@ impl Hasher {
         })
     }
 
+    /// A place among the running and queued computations, or `Busy` at once.
+    fn admit(&self) -> Result<tokio::sync::SemaphorePermit<'_>, HashError> {
+        self.admitted.try_acquire().map_err(|_| HashError::Busy)
+    }
+
     /// Runs `work` on the pool once admitted; waits without blocking the caller's thread.
     async fn run<T: Send + 'static>(
         &self,
         work: impl FnOnce(&Argon2<'static>) -> T + Send + 'static,
     ) -> Result<T, HashError> {
-        let _admitted = self.admitted.try_acquire().map_err(|_| HashError::Busy)?;
+        let _admitted = self.admit()?;
         let (done, result) = tokio::sync::oneshot::channel();
         let job: Job = Box::new(move |argon2| {
             let _ = done.send(work(argon2));
@@ -250,22 +255,37 @@ mod tests {
             ..cheap()
         })
         .unwrap();
+        // One thread plus a queue of one: two places.
+        let first = hasher.admit().unwrap();
+        let second = hasher.admit().unwrap();
+        assert!(matches!(hasher.admit(), Err(HashError::Busy)));
         let secret = PlainSecret::generate("tm_");
-        let calls = (0..6).map(|_| hasher.verify(None, &secret));
-        let results = futures_util::future::join_all(calls).await;
-        let busy = results
-            .iter()
-            .filter(|r| matches!(r, Err(HashError::Busy)))
-            .count();
-        assert_eq!(busy, 4, "one runs, one waits, the rest are refused");
+        assert!(matches!(
+            hasher.verify(None, &secret).await,
+            Err(HashError::Busy)
+        ));
+        drop((first, second));
         assert!(
             hasher.verify(None, &secret).await.is_ok(),
             "capacity comes back"
         );
-        assert_eq!(
-            hasher.concurrency(),
-            (1, 1),
-            "never more than the bound ran at once"
-        );
+    }
+
+    #[tokio::test]
+    async fn no_more_computations_run_at_once_than_pool_threads() {
+        let hasher = Hasher::new(&Argon2Settings {
+            max_concurrent: 2,
+            max_queue: 16,
+            ..cheap()
+        })
+        .unwrap();
+        let secret = PlainSecret::generate("tm_");
+        let calls = (0..12).map(|_| hasher.verify(None, &secret));
+        for result in futures_util::future::join_all(calls).await {
+            assert!(result.is_ok());
+        }
+        let (bound, peak) = hasher.concurrency();
+        assert_eq!(bound, 2);
+        assert!((1..=2).contains(&peak), "peak {peak}");
     }
 }
