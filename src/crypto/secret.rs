@@ -8,11 +8,11 @@ use std::fmt;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 
-use argon2::password_hash::phc::PasswordHash;
-use argon2::password_hash::{PasswordHasher, PasswordVerifier};
-use argon2::{Algorithm, Argon2, Params, Version};
-use rand::RngExt;
+use argon2::password_hash::phc::{Output, ParamsString, PasswordHash, Salt};
+use argon2::{Algorithm, Argon2, Block, Params, Version};
+use aws_lc_rs::constant_time::verify_slices_are_equal;
 use rand::distr::Alphanumeric;
+use rand::{Rng, RngExt};
 use tokio::sync::Semaphore;
 
 use crate::config::Argon2Settings;
@@ -71,7 +71,85 @@ pub enum HashError {
 }
 
 /// A unit of argon2 work for a pool thread.
-type Job = Box<dyn FnOnce(&Argon2<'static>) + Send>;
+type Job = Box<dyn FnOnce(&mut Worker) + Send>;
+
+/// Salt length of new hashes, in bytes (the PHC recommendation).
+const SALT_LEN: usize = 16;
+/// Hash output length of new hashes, in bytes.
+const OUTPUT_LEN: usize = 32;
+
+/// One pool thread's argon2: the parameters of new hashes and one memory buffer that
+/// every computation on the thread reuses, so argon2 never allocates per call.
+struct Worker {
+    params: Params,
+    blocks: Vec<Block>,
+}
+
+impl Worker {
+    fn new(params: Params) -> Self {
+        Self {
+            blocks: vec![Block::default(); params.block_count()],
+            params,
+        }
+    }
+
+    /// The first `params.block_count()` blocks of the buffer, grown if a stored hash asks
+    /// for more memory than new hashes use.
+    fn memory(&mut self, params: &Params) -> &mut [Block] {
+        let needed = params.block_count();
+        if self.blocks.len() < needed {
+            self.blocks.resize(needed, Block::default());
+        }
+        &mut self.blocks[..needed]
+    }
+
+    /// A new argon2id PHC string for `secret`, with a random salt.
+    fn hash(&mut self, secret: &[u8]) -> Result<SecretHash, HashError> {
+        let mut salt = [0u8; SALT_LEN];
+        rand::rng().fill_bytes(&mut salt);
+        let mut out = [0u8; OUTPUT_LEN];
+        let params = self.params.clone();
+        Argon2::new(Algorithm::Argon2id, Version::V0x13, params.clone())
+            .hash_password_into_with_memory(secret, &salt, &mut out, self.memory(&params))
+            .map_err(|_| HashError::Hash)?;
+        let phc = PasswordHash {
+            algorithm: Algorithm::Argon2id.ident(),
+            version: Some(Version::V0x13.into()),
+            params: ParamsString::try_from(&params).map_err(|_| HashError::Hash)?,
+            salt: Some(Salt::new(&salt).map_err(|_| HashError::Hash)?),
+            hash: Some(Output::new(&out).map_err(|_| HashError::Hash)?),
+        };
+        Ok(SecretHash::new(phc.to_string()))
+    }
+
+    /// Whether `secret` matches the PHC string `phc` (compared in constant time); a
+    /// malformed or unsupported hash matches nothing.
+    fn verify(&mut self, phc: &str, secret: &[u8]) -> bool {
+        let Ok(hash) = PasswordHash::new(phc) else {
+            return false;
+        };
+        let (Some(salt), Some(expected)) = (&hash.salt, &hash.hash) else {
+            return false;
+        };
+        let Ok(params) = Params::try_from(&hash) else {
+            return false;
+        };
+        let Ok(algorithm) = Algorithm::try_from(hash.algorithm.as_str()) else {
+            return false;
+        };
+        let version = match hash.version.map(Version::try_from).transpose() {
+            Ok(version) => version.unwrap_or_default(),
+            Err(_) => return false,
+        };
+        let mut buffer = [0u8; Output::MAX_LENGTH];
+        let Some(out) = buffer.get_mut(..expected.len()) else {
+            return false;
+        };
+        let computed = Argon2::new(algorithm, version, params.clone())
+            .hash_password_into_with_memory(secret, salt, out, self.memory(&params));
+        computed.is_ok() && verify_slices_are_equal(out, expected.as_bytes()).is_ok()
+    }
+}
 
 /// argon2id hashing and verification off the async workers.
 ///
@@ -104,34 +182,41 @@ impl Hasher {
             None,
         )
         .map_err(|e| HashError::Params(e.to_string()))?;
-        let argon2 = Arc::new(Argon2::new(Algorithm::Argon2id, Version::V0x13, params));
         let threads = match settings.max_concurrent {
             0 => std::thread::available_parallelism().map_or(2, |n| n.get()),
             n => n,
         };
-        let dummy = hash_blocking(&argon2, PlainSecret::generate("dummy_").expose())?;
         let (jobs, queue) = std::sync::mpsc::channel::<Job>();
         let queue = Arc::new(Mutex::new(queue));
         let active = Arc::new(AtomicUsize::new(0));
         let peak = Arc::new(AtomicUsize::new(0));
         for n in 0..threads {
-            let (queue, argon2) = (Arc::clone(&queue), Arc::clone(&argon2));
+            let (queue, params) = (Arc::clone(&queue), params.clone());
             let (active, peak) = (Arc::clone(&active), Arc::clone(&peak));
             std::thread::Builder::new()
                 .name(format!("argon2-{n}"))
                 .spawn(move || {
+                    let mut worker = Worker::new(params);
                     // Ends when every Hasher (every sender) is gone.
                     loop {
                         let job = queue.lock().unwrap_or_else(|p| p.into_inner()).recv();
                         let Ok(job) = job else { break };
                         let now = active.fetch_add(1, Ordering::SeqCst) + 1;
                         peak.fetch_max(now, Ordering::SeqCst);
-                        job(&argon2);
+                        job(&mut worker);
                         active.fetch_sub(1, Ordering::SeqCst);
                     }
                 })
                 .map_err(|_| HashError::Worker)?;
         }
+        // The dummy hash is made on the pool too: no other thread ever holds argon2 memory.
+        let (made, dummy) = std::sync::mpsc::channel();
+        let dummy_secret = PlainSecret::generate("dummy_");
+        jobs.send(Box::new(move |worker: &mut Worker| {
+            let _ = made.send(worker.hash(dummy_secret.expose().as_bytes()));
+        }))
+        .map_err(|_| HashError::Worker)?;
+        let dummy = dummy.recv().map_err(|_| HashError::Worker)??;
         Ok(Self {
             admitted: Arc::new(Semaphore::new(threads + settings.max_queue)),
             jobs,
@@ -149,12 +234,12 @@ impl Hasher {
     /// Runs `work` on the pool once admitted; waits without blocking the caller's thread.
     async fn run<T: Send + 'static>(
         &self,
-        work: impl FnOnce(&Argon2<'static>) -> T + Send + 'static,
+        work: impl FnOnce(&mut Worker) -> T + Send + 'static,
     ) -> Result<T, HashError> {
         let _admitted = self.admit()?;
         let (done, result) = tokio::sync::oneshot::channel();
-        let job: Job = Box::new(move |argon2| {
-            let _ = done.send(work(argon2));
+        let job: Job = Box::new(move |worker| {
+            let _ = done.send(work(worker));
         });
         self.jobs.send(job).map_err(|_| HashError::Worker)?;
         result.await.map_err(|_| HashError::Worker)
@@ -167,7 +252,7 @@ impl Hasher {
 
     pub async fn hash(&self, secret: &PlainSecret) -> Result<SecretHash, HashError> {
         let secret = secret.clone();
-        self.run(move |argon2| hash_blocking(argon2, secret.expose()))
+        self.run(move |worker| worker.hash(secret.expose().as_bytes()))
             .await?
     }
 
@@ -182,25 +267,10 @@ impl Hasher {
         let hash = hash.cloned().unwrap_or_else(|| (*self.dummy).clone());
         let secret = secret.clone();
         let matched = self
-            .run(move |argon2| {
-                PasswordHash::new(hash.as_str())
-                    .map(|parsed| {
-                        argon2
-                            .verify_password(secret.expose().as_bytes(), &parsed)
-                            .is_ok()
-                    })
-                    .unwrap_or(false)
-            })
+            .run(move |worker| worker.verify(hash.as_str(), secret.expose().as_bytes()))
             .await?;
         Ok(known && matched)
     }
-}
-
-fn hash_blocking(argon2: &Argon2<'_>, secret: &str) -> Result<SecretHash, HashError> {
-    argon2
-        .hash_password(secret.as_bytes())
-        .map(|phc| SecretHash::new(phc.to_string()))
-        .map_err(|_| HashError::Hash)
 }
 
 #[cfg(test)]
@@ -287,5 +357,34 @@ mod tests {
         let (bound, peak) = hasher.concurrency();
         assert_eq!(bound, 2);
         assert!((1..=2).contains(&peak), "peak {peak}");
+    }
+
+    #[test]
+    fn hashes_interoperate_with_the_argon2_crates_own_hasher_and_verifier() {
+        use argon2::password_hash::{PasswordHasher, PasswordVerifier};
+        let params = Params::new(1024, 1, 1, None).unwrap();
+        let standard = Argon2::new(Algorithm::Argon2id, Version::V0x13, params.clone());
+        let mut worker = Worker::new(params);
+        let ours = worker.hash(b"tm_secret").unwrap();
+        assert!(
+            ours.as_str().starts_with("$argon2id$v=19$m=1024,t=1,p=1$"),
+            "{}",
+            ours.as_str()
+        );
+        let parsed = PasswordHash::new(ours.as_str()).unwrap();
+        assert!(standard.verify_password(b"tm_secret", &parsed).is_ok());
+        assert!(standard.verify_password(b"tm_other", &parsed).is_err());
+        let theirs = standard.hash_password(b"tm_secret").unwrap().to_string();
+        assert!(worker.verify(&theirs, b"tm_secret"));
+        assert!(!worker.verify(&theirs, b"tm_other"));
+        // A stored hash with more memory than new hashes use still verifies.
+        let bigger = Argon2::new(
+            Algorithm::Argon2id,
+            Version::V0x13,
+            Params::new(2048, 1, 1, None).unwrap(),
+        );
+        let stored = bigger.hash_password(b"tm_secret").unwrap().to_string();
+        assert!(worker.verify(&stored, b"tm_secret"));
+        assert!(!worker.verify("not a phc string", b"tm_secret"));
     }
 }
