@@ -137,14 +137,21 @@ start_server ES256
 admin_token
 read -r WARM_ID WARM_SECRET < <(create_client)
 curl -sf -d grant_type=client_credentials -d "client_id=$WARM_ID" -d "client_secret=$WARM_SECRET" "$BASE/oauth/token" >/dev/null
-HEALTHZ=$(measure "$CONNECTIONS" "$SECONDS_EACH" "$BASE/healthz")
-TOKEN[ES256]=$(measure "$CONNECTIONS" "$SECONDS_EACH" "$BASE/oauth/token" "$(token_lua "$WARM_ID" "$WARM_SECRET")")
+# The machine's speed drifts between runs, so /healthz and the ES256 token endpoint are
+# measured alternately, twice each, and averaged.
+cp "$(token_lua "$WARM_ID" "$WARM_SECRET")" "$work/warm.lua"
+H1=$(measure "$CONNECTIONS" "$SECONDS_EACH" "$BASE/healthz")
+T1=$(measure "$CONNECTIONS" "$SECONDS_EACH" "$BASE/oauth/token" "$work/warm.lua")
+H2=$(measure "$CONNECTIONS" "$SECONDS_EACH" "$BASE/healthz")
+T2=$(measure "$CONNECTIONS" "$SECONDS_EACH" "$BASE/oauth/token" "$work/warm.lua")
+mean() { python3 -c "import sys; a, b = sys.argv[1].split(), sys.argv[2].split(); print(f'{(float(a[0])+float(b[0]))/2:.0f} {(float(a[1])+float(b[1]))/2:.2f} {int(a[2])+int(b[2])}')" "$1" "$2"; }
+HEALTHZ=$(mean "$H1" "$H2")
+TOKEN[ES256]=$(mean "$T1" "$T2")
 
 # Cold path: COLD clients never used, then their first requests (argon2 each) fired while
 # warm requests are measured.
 echo "bench.sh: creating $COLD cold clients" >&2
 seq "$COLD" | xargs -P 4 -I{} bash -c "$(declare -f create_client json); BASE=$BASE ADMIN_TOKEN=$ADMIN_TOKEN ORG=$ORG create_client" >"$work/cold.txt"
-cp "$(token_lua "$WARM_ID" "$WARM_SECRET")" "$work/warm.lua"
 COLD_SECONDS=$((SECONDS_EACH * 2))
 measure 16 "$COLD_SECONDS" "$BASE/oauth/token" "$work/warm.lua" >"$work/during.txt" &
 WARM_BG=$!
@@ -175,6 +182,8 @@ LUA
 ADMIN_CREATE=$(measure 4 5 "$BASE/api/v1/organizations/org_load/clients" "$work/create.lua")
 ADMIN_GET=$(measure "$CONNECTIONS" 5 "$BASE/api/v1/organizations/$ORG/clients/$WARM_ID" "$work/get.lua")
 
+# Token latency with few and with many clients stored, measured back to back.
+TOKEN_UNSEEDED=$(measure "$CONNECTIONS" "$SECONDS_EACH" "$BASE/oauth/token" "$work/warm.lua")
 echo "bench.sh: seeding $SEED clients" >&2
 seed_started=$(date +%s)
 target/release/examples/seed "$TOKENMINT_REDIS__URL" bench "$SEED" >/dev/null
@@ -191,14 +200,15 @@ for alg in EdDSA RS256; do
   stop_server
 done
 
-python3 - "$HEALTHZ" "${TOKEN[ES256]}" "${TOKEN[EdDSA]}" "${TOKEN[RS256]}" "$TOKEN_SEEDED" "$DURING" \
+python3 - "$HEALTHZ" "${TOKEN[ES256]}" "${TOKEN[EdDSA]}" "${TOKEN[RS256]}" "$TOKEN_SEEDED" "$DURING" "$TOKEN_UNSEEDED" \
   "${SIGN[ES256]}" "${SIGN[EdDSA]}" "${SIGN[RS256]}" "$CORES" "$COLD" "$COLD_OK" "$COLD_BUSY" "$cold_seconds" \
   "$ARGON2_BOUND" "$ARGON2_PEAK" "$ADMIN_CREATE" "$ADMIN_GET" "$PEAK_RSS_KB" "$STORED" "$SEED_SECONDS" \
   "$SECONDS_EACH" "$CONNECTIONS" <<'PY'
 import os, platform, subprocess, sys
 a = sys.argv[1:]
 def run(v): return v.split()[0:3]
-healthz, es, ed, rs, seeded, during = (run(x) for x in a[0:6])
+healthz, es, ed, rs, seeded, during, unseeded = (run(x) for x in a[0:7])
+a = a[:6] + a[7:]
 sign = {"ES256": float(a[6]), "EdDSA": float(a[7]), "RS256": float(a[8])}
 cores = int(a[9]); cold, cold_ok, cold_busy, cold_s = int(a[10]), int(a[11]), int(a[12]), a[13]
 bound, peak = int(a[14]), int(a[15]); create, get = run(a[16]), run(a[17])
@@ -216,13 +226,14 @@ checks = [
     ("warm p99 < 50 ms during the cold storm", f(during[1]) < 50, f"{during[1]} ms"),
     ("argon2 concurrency never above its bound", peak <= bound, f"peak {peak} / bound {bound}"),
     ("server RSS < 150 MB", rss_mb < 150, f"{rss_mb:.0f} MB"),
-    (f"token latency unchanged with {stored} clients stored", f(seeded[1]) <= max(1.5 * f(es[1]), f(es[1]) + 1.0), f"p99 {es[1]} -> {seeded[1]} ms, {es[0]} -> {seeded[0]} req/s"),
+    (f"token latency unchanged with {stored} clients stored", f(seeded[1]) <= max(1.5 * f(unseeded[1]), f(unseeded[1]) + 1.0), f"p99 {unseeded[1]} -> {seeded[1]} ms, {unseeded[0]} -> {seeded[0]} req/s (back to back)"),
 ]
 rows = [
-    ("/healthz (framework ceiling)", healthz[0], healthz[1], healthz[2]),
-    ("token, ES256, warm", es[0], es[1], es[2]),
+    ("/healthz (framework ceiling; mean of 2 runs)", healthz[0], healthz[1], healthz[2]),
+    ("token, ES256, warm (mean of 2 runs, alternating with /healthz)", es[0], es[1], es[2]),
     ("token, EdDSA, warm", ed[0], ed[1], ed[2]),
     ("token, RS256, warm", rs[0], rs[1], rs[2]),
+    ("token, ES256, warm, just before seeding", unseeded[0], unseeded[1], unseeded[2]),
     (f"token, ES256, warm, {stored} clients stored", seeded[0], seeded[1], seeded[2]),
     (f"token, ES256, warm, during {cold} cold requests (16 conns)", during[0], during[1], during[2]),
     ("admin create (argon2 per request, 4 conns, 5 s)", create[0], create[1], create[2]),
@@ -235,7 +246,8 @@ for alg, run_ in (("ES256", es), ("EdDSA", ed), ("RS256", rs)):
     ceiling = cores * sign[alg]
     signs.append(f"| {alg} | {sign[alg]:.0f} | {ceiling:.0f} | {run_[0]} | {f(run_[0])/ceiling:.0%} |")
 verdicts = ["| target | result | |", "|---|---|---|"] + [f"| {n} | {v} | {'PASS' if ok else 'MISS'} |" for n, ok, v in checks]
-cold_line = f"Cold path: {cold} first-time requests (argon2 each, 32 at a time) finished in {cold_s} s: {cold_ok} x 200, {cold_busy} x 503 (queue full, Retry-After); argon2 ran at most {peak} at once (bound {bound})."
+cold_other = cold - cold_ok - cold_busy
+cold_line = f"Cold path: {cold} first-time requests (argon2 each, 32 at a time) finished in {cold_s} s: {cold_ok} x 200, {cold_busy} x 503 (queue full, Retry-After), {cold_other} other (client creations that failed under load, or curl errors); argon2 ran at most {peak} at once (bound {bound})."
 seed_line = f"Seeding: {stored} clients stored ({seed_s} s to write the seeded ones directly)."
 print("\n".join(table)); print(); print("\n".join(signs)); print(); print(cold_line); print(seed_line); print(); print("\n".join(verdicts))
 doc = f"""# tokenmint benchmarks
