@@ -47,5 +47,6 @@ pub async fn token(
     Ok(HttpResponse::Ok()
         .insert_header((header::CACHE_CONTROL, "no-store"))
         .insert_header((header::PRAGMA, "no-cache"))
-        .json(response))
+        .insert_header(header::ContentType::json())
+        .body(response.to_json()))
 }

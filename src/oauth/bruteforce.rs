@@ -58,22 +58,12 @@ impl Guard {
         address: IpAddr,
     ) -> Result<(Attempt, Verdict), StoreError> {
         let names = self.store.names();
-        let pair_key = names.failures_of_client_at(ClientId::parse(client_id).as_ref(), address);
-        let address_key = names.failures_at(address);
+        let [pair_key, address_key] = names.failures(ClientId::parse(client_id).as_ref(), address);
         let now = Timestamp::now().as_millis();
-        let counts = self
+        let [(pair, pair_oldest), (by_address, address_oldest)] = self
             .store
-            .recent_failures(
-                &[pair_key.clone(), address_key.clone()],
-                now,
-                self.window_ms(),
-            )
+            .recent_failures([&pair_key, &address_key], now, self.window_ms())
             .await?;
-        let [(pair, pair_oldest), (by_address, address_oldest)] = counts[..] else {
-            return Err(StoreError::Unavailable(
-                "unexpected reply to a failure count".into(),
-            ));
-        };
         let retry_after = |oldest: Option<u64>| {
             let leaves_at = oldest.unwrap_or(now) + self.window_ms();
             leaves_at.saturating_sub(now).div_ceil(1000).max(1)
@@ -98,9 +88,9 @@ impl Guard {
     }
 
     pub async fn failed(&self, attempt: &Attempt) -> Result<(), StoreError> {
-        let keys = [attempt.pair_key.clone(), attempt.address_key.clone()];
+        let keys = [attempt.pair_key.as_str(), attempt.address_key.as_str()];
         self.store
-            .record_failure(&keys, Timestamp::now().as_millis(), self.window_ms())
+            .record_failure(keys, Timestamp::now().as_millis(), self.window_ms())
             .await
     }
 

@@ -38,6 +38,27 @@ pub struct TokenResponse {
     pub scope: String,
 }
 
+impl TokenResponse {
+    /// The JSON body. The token is base64url and dots, so only `scope` needs escaping; this
+    /// skips scanning the (long) token for characters to escape.
+    pub fn to_json(&self) -> Vec<u8> {
+        debug_assert!(
+            self.access_token
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b"-_.".contains(&b))
+        );
+        let mut out = Vec::with_capacity(self.access_token.len() + self.scope.len() + 96);
+        out.extend_from_slice(b"{\"access_token\":\"");
+        out.extend_from_slice(self.access_token.as_bytes());
+        out.extend_from_slice(b"\",\"token_type\":");
+        serde_json::to_writer(&mut out, self.token_type).expect("writing to a Vec");
+        out.extend_from_slice(format!(",\"expires_in\":{},\"scope\":", self.expires_in).as_bytes());
+        serde_json::to_writer(&mut out, &self.scope).expect("writing to a Vec");
+        out.push(b'}');
+        out
+    }
+}
+
 /// Issues an access token for a client-credentials request.
 #[tracing::instrument(skip_all, fields(client_id = %request.credentials.client_id))]
 pub async fn issue(
@@ -70,6 +91,7 @@ pub async fn issue(
         }
         Err(e) => return Err(e),
     };
+    let secret = &client.secrets[secret];
     let scopes = narrow(
         &client.scopes,
         request.scope.as_deref().unwrap_or("").split(' '),
@@ -80,7 +102,7 @@ pub async fn issue(
         request.targets.iter().map(String::as_str),
         |target| OAuthError::InvalidTarget(format!("{target:?} is not an audience of this client")),
     )?;
-    let environments = granted_environments(&secret, request.environment.as_deref())?;
+    let environments = granted_environments(secret, request.environment.as_deref())?;
 
     let now = Timestamp::now().as_secs();
     let scope = scopes.join(" ");
@@ -121,13 +143,13 @@ fn unavailable(e: StoreError) -> OAuthError {
 struct AccessTokenClaims<'a> {
     iss: &'a str,
     client: &'a Client,
-    audience: &'a [String],
+    audience: &'a [&'a str],
     iat: u64,
     exp: u64,
     jti: &'a str,
     scope: &'a str,
-    scopes: &'a [String],
-    environments: Option<&'a [String]>,
+    scopes: &'a [&'a str],
+    environments: Option<&'a [&'a str]>,
 }
 
 impl Serialize for AccessTokenClaims<'_> {
@@ -168,13 +190,13 @@ fn token_id() -> String {
     format!("tkn_{bits:032x}")
 }
 
-/// Finds the client and the secret that matches, running argon2 exactly once whatever
-/// the outcome (against a dummy hash when there is nothing to verify against), so that
-/// failures take the same time and all answer the same `invalid_client`.
+/// Finds the client and (the index of) the secret that matches, running argon2 exactly once
+/// whatever the outcome (against a dummy hash when there is nothing to verify against), so
+/// that failures take the same time and all answer the same `invalid_client`.
 async fn authenticate(
     state: &AppState,
     request: &TokenRequest,
-) -> Result<(Arc<Client>, Secret), OAuthError> {
+) -> Result<(Arc<Client>, usize), OAuthError> {
     let credentials = &request.credentials;
     let failed = OAuthError::InvalidClient {
         basic: credentials.basic,
@@ -189,17 +211,17 @@ async fn authenticate(
     };
     // The stored suffix narrows the candidates to (almost always) one secret.
     let suffix = credentials.secret.suffix();
-    let candidates: Vec<&Secret> = client
+    let candidates: Vec<(usize, &Secret)> = client
         .iter()
-        .flat_map(|c| &c.secrets)
-        .filter(|s| s.secret_suffix == suffix)
+        .flat_map(|c| c.secrets.iter().enumerate())
+        .filter(|(_, s)| s.secret_suffix == suffix)
         .collect();
     // A secret verified recently is checked by HMAC; otherwise argon2 runs exactly once per
     // candidate, and once against the dummy hash when there is none.
     let mut matched = candidates
         .iter()
-        .find(|s| state.verified.matches(s, &credentials.secret))
-        .map(|s| (*s).clone());
+        .find(|(_, s)| state.verified.matches(s, &credentials.secret))
+        .map(|(index, _)| *index);
     if matched.is_none() {
         let verify = |hash| async move {
             state
@@ -219,16 +241,18 @@ async fn authenticate(
         if candidates.is_empty() {
             verify(None).await?;
         }
-        for secret in &candidates {
+        for (index, secret) in &candidates {
             if verify(Some(&secret.hash)).await? {
                 state.verified.remember(secret, &credentials.secret);
-                matched = Some((*secret).clone());
+                matched = Some(*index);
                 break;
             }
         }
     }
     match (client, matched) {
-        (Some(client), Some(secret)) if secret.is_usable(Timestamp::now()) => Ok((client, secret)),
+        (Some(client), Some(index)) if client.secrets[index].is_usable(Timestamp::now()) => {
+            Ok((client, index))
+        }
         _ => Err(failed),
     }
 }
@@ -236,41 +260,60 @@ async fn authenticate(
 /// The requested values, each one of `allowed` (else `refuse(value)`), without repeats;
 /// none requested → all of `allowed`. Used for scopes and for audiences/resources.
 fn narrow<'a>(
-    allowed: &[String],
+    allowed: &'a [String],
     requested: impl IntoIterator<Item = &'a str>,
     refuse: impl Fn(&str) -> OAuthError,
-) -> Result<Vec<String>, OAuthError> {
-    let mut granted: Vec<String> = Vec::new();
+) -> Result<Vec<&'a str>, OAuthError> {
+    let mut granted: Vec<&str> = Vec::new();
     for value in requested.into_iter().filter(|v| !v.is_empty()) {
         if !allowed.iter().any(|a| a == value) {
             return Err(refuse(value));
         }
-        if !granted.iter().any(|g| g == value) {
-            granted.push(value.to_owned());
+        if !granted.contains(&value) {
+            granted.push(value);
         }
     }
     if granted.is_empty() {
-        granted = allowed.to_vec();
+        granted = allowed.iter().map(String::as_str).collect();
     }
     Ok(granted)
 }
 
 /// The `environments` claim: the requested environment if the secret allows it, all of a
 /// restricted secret's environments if none was requested, nothing for an open secret.
-fn granted_environments(
-    secret: &Secret,
-    requested: Option<&str>,
-) -> Result<Option<Vec<String>>, OAuthError> {
+fn granted_environments<'a>(
+    secret: &'a Secret,
+    requested: Option<&'a str>,
+) -> Result<Option<Vec<&'a str>>, OAuthError> {
     match requested {
         Some(env)
             if secret.environments.is_empty() || secret.environments.iter().any(|e| e == env) =>
         {
-            Ok(Some(vec![env.to_owned()]))
+            Ok(Some(vec![env]))
         }
         Some(env) => Err(OAuthError::InvalidRequest(format!(
             "environment {env:?} is not enabled for this credential"
         ))),
         None if secret.environments.is_empty() => Ok(None),
-        None => Ok(Some(secret.environments.clone())),
+        None => Ok(Some(
+            secret.environments.iter().map(String::as_str).collect(),
+        )),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_hand_written_response_body_is_the_serialized_response() {
+        let response = TokenResponse {
+            access_token: "eyJhbGciOiJFUzI1NiJ9.eyJzdWIiOiJ4In0.c2ln-_".into(),
+            token_type: "Bearer",
+            expires_in: 3600,
+            scope: "read:things \"quoted\\\" \u{1}".into(),
+        };
+        let by_hand: serde_json::Value = serde_json::from_slice(&response.to_json()).unwrap();
+        assert_eq!(by_hand, serde_json::to_value(&response).unwrap());
     }
 }

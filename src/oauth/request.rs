@@ -4,8 +4,6 @@
 //! keys. A parameter may appear once, except `audience` and `resource`, which may repeat.
 //! A parameter without a value counts as absent (RFC 6749 §3.1).
 
-use std::collections::HashMap;
-
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD;
 use serde_json::Value;
@@ -140,13 +138,15 @@ impl TokenRequest {
             ));
         };
 
-        let mut single: HashMap<&str, String> = HashMap::new();
+        // One slot per parameter of KNOWN that may appear once.
+        let mut single: [Option<String>; KNOWN.len()] = Default::default();
         let mut targets = Vec::new();
-        for (name, value) in &pairs {
-            let Some(known) = KNOWN.iter().find(|k| **k == name) else {
+        for (name, value) in pairs {
+            let Some(index) = KNOWN.iter().position(|k| *k == name) else {
                 continue; // RFC 6749 §3.2: unrecognised parameters are ignored.
             };
-            if REPEATABLE.contains(known) {
+            let known = KNOWN[index];
+            if REPEATABLE.contains(&known) {
                 targets.extend(
                     value
                         .split(' ')
@@ -155,14 +155,20 @@ impl TokenRequest {
                 );
             } else if value.is_empty() {
                 continue;
-            } else if single.insert(known, value.clone()).is_some() {
+            } else if single[index].replace(value).is_some() {
                 return Err(invalid(format!("parameter {known} is repeated")));
             }
         }
+        let mut take = |name: &str| {
+            KNOWN
+                .iter()
+                .position(|k| *k == name)
+                .and_then(|index| single[index].take())
+        };
 
         let basic = basic_credentials(authorization)?;
-        let body_id = single.remove("client_id");
-        let body_secret = single.remove("client_secret");
+        let body_id = take("client_id");
+        let body_secret = take("client_secret");
         let credentials = match (basic, body_id, body_secret) {
             (Some(_), Some(_), _) | (Some(_), _, Some(_)) => {
                 return Err(invalid(
@@ -181,15 +187,13 @@ impl TokenRequest {
             },
             (None, _, _) => return Err(OAuthError::InvalidClient { basic: false }),
         };
-        let grant_type = single
-            .remove("grant_type")
-            .ok_or_else(|| invalid("grant_type is required"))?;
+        let grant_type = take("grant_type").ok_or_else(|| invalid("grant_type is required"))?;
         Ok(Self {
             grant_type,
             credentials,
-            scope: single.remove("scope"),
+            scope: take("scope"),
             targets,
-            environment: single.remove("environment"),
+            environment: take("environment"),
         })
     }
 }

@@ -1,11 +1,11 @@
 //! Secrets that recently passed argon2, remembered so that later requests are checked in
 //! microseconds.
 //!
-//! An entry holds HMAC-SHA256 of the presented secret under a per-process random key (never
-//! the secret), tied to the secret's id and a fingerprint of its stored hash. A changed,
-//! deactivated or deleted secret, or a deleted client, takes effect on the next request:
-//! the client document is read every time, a new hash no longer matches the fingerprint,
-//! and status and expiry are checked after a match. Entries expire after a configurable
+//! An entry holds one HMAC-SHA256, under a per-process random key, of the secret's stored
+//! hash together with the presented secret (never the secret itself), keyed by the secret's
+//! id. A changed, deactivated or deleted secret, or a deleted client, takes effect on the
+//! next request: the client document is read every time, a new hash no longer matches the
+//! MAC, and status and expiry are checked after a match. Entries expire after a configurable
 //! lifetime, and the map is bounded.
 
 use std::collections::HashMap;
@@ -20,10 +20,8 @@ use crate::crypto::PlainSecret;
 use crate::domain::{Secret, SecretId};
 
 struct Entry {
-    /// HMAC of the stored PHC hash the secret was verified against.
-    hash: hmac::Tag,
-    /// HMAC of the secret that verified.
-    secret: hmac::Tag,
+    /// [`VerifiedCache::tag`] of the stored PHC hash and the secret that verified against it.
+    tag: hmac::Tag,
     expires: Instant,
 }
 
@@ -52,20 +50,29 @@ impl VerifiedCache {
         self.entries.lock().unwrap_or_else(|p| p.into_inner())
     }
 
+    /// One MAC over the stored hash and the presented secret: the hash's length comes first,
+    /// so no (hash, secret) pair can be shifted into another.
+    fn tag(&self, secret: &Secret, presented: &PlainSecret) -> hmac::Tag {
+        let hash = secret.hash.as_str().as_bytes();
+        let mut context = hmac::Context::with_key(&self.key);
+        context.update(&(hash.len() as u64).to_le_bytes());
+        context.update(hash);
+        context.update(presented.expose().as_bytes());
+        context.sign()
+    }
+
     /// Whether `presented` is the secret that last verified against `secret`'s current hash.
     pub fn matches(&self, secret: &Secret, presented: &PlainSecret) -> bool {
         if self.lifetime.is_zero() {
             return false;
         }
-        let hash = hmac::sign(&self.key, secret.hash.as_str().as_bytes());
-        let mac = hmac::sign(&self.key, presented.expose().as_bytes());
+        let tag = self.tag(secret, presented);
         let entries = self.entries();
         let Some(entry) = entries.get(&secret.id) else {
             return false;
         };
-        let same_hash = verify_slices_are_equal(entry.hash.as_ref(), hash.as_ref()).is_ok();
-        let same_secret = verify_slices_are_equal(entry.secret.as_ref(), mac.as_ref()).is_ok();
-        same_hash && same_secret && Instant::now() < entry.expires
+        verify_slices_are_equal(entry.tag.as_ref(), tag.as_ref()).is_ok()
+            && Instant::now() < entry.expires
     }
 
     /// Remembers that `presented` verified against `secret`'s hash.
@@ -75,8 +82,7 @@ impl VerifiedCache {
         }
         let now = Instant::now();
         let entry = Entry {
-            hash: hmac::sign(&self.key, secret.hash.as_str().as_bytes()),
-            secret: hmac::sign(&self.key, presented.expose().as_bytes()),
+            tag: self.tag(secret, presented),
             expires: now + self.lifetime,
         };
         let mut entries = self.entries();

@@ -45,18 +45,47 @@ impl KeyNames {
 }
 
 impl KeyNames {
-    /// ZSET of recent failed authentications of one client id from one address (scores and
-    /// members are times). `client` is `-` for a presented id that is not a client id.
-    pub fn failures_of_client_at(&self, client: Option<&ClientId>, address: IpAddr) -> String {
+    /// The two ZSETs of recent failed authentications (scores and members are times) a
+    /// token request is judged by: of one client id from one address, and from one address
+    /// whatever the client. `client` is `-` for a presented id that is not a client id.
+    /// Built on the token endpoint's hot path, so the address is formatted once.
+    pub fn failures(&self, client: Option<&ClientId>, address: IpAddr) -> [String; 2] {
         let client = client.map_or("-", ClientId::as_str);
-        format!("{}:fail:{{{client}}}:{address}", self.prefix)
-    }
-
-    /// ZSET of recent failed authentications from one address, whatever the client.
-    pub fn failures_at(&self, address: IpAddr) -> String {
-        format!("{}:fail:addr:{{{address}}}", self.prefix)
+        let address = address.to_string();
+        let prefix = &self.prefix;
+        let mut of_client = String::with_capacity(prefix.len() + client.len() + address.len() + 9);
+        for part in [prefix, ":fail:{", client, "}:", &address] {
+            of_client.push_str(part);
+        }
+        let mut at_address = String::with_capacity(prefix.len() + address.len() + 12);
+        for part in [prefix, ":fail:addr:{", &address, "}"] {
+            at_address.push_str(part);
+        }
+        [of_client, at_address]
     }
 }
 
 /// The field of the seen HASH that records the client's own last use.
 pub const SEEN_CLIENT_FIELD: &str = "client";
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn failure_keys_follow_the_contract_layout() {
+        let names = KeyNames::new("tm");
+        let id = ClientId::parse("m2morg_000000000000000042").unwrap();
+        assert_eq!(
+            names.failures(Some(&id), "192.0.2.7".parse().unwrap()),
+            [
+                "tm:fail:{m2morg_000000000000000042}:192.0.2.7",
+                "tm:fail:addr:{192.0.2.7}"
+            ]
+        );
+        assert_eq!(
+            names.failures(None, "2001:db8::1".parse().unwrap()),
+            ["tm:fail:{-}:2001:db8::1", "tm:fail:addr:{2001:db8::1}"]
+        );
+    }
+}

@@ -137,17 +137,15 @@ impl MemoryBackend {
 }
 
 impl MemoryBackend {
-    pub fn window_entries(&self, keys: &[String]) -> Vec<Vec<u64>> {
+    pub fn window_entries(&self, keys: [&str; 2]) -> [Vec<u64>; 2] {
         let state = self.state();
-        keys.iter()
-            .map(|key| state.windows.get(key).cloned().unwrap_or_default())
-            .collect()
+        keys.map(|key| state.windows.get(key).cloned().unwrap_or_default())
     }
 
-    pub fn window_add(&self, keys: &[String], now: u64, window_ms: u64) {
+    pub fn window_add(&self, keys: [&str; 2], now: u64, window_ms: u64) {
         let mut state = self.state();
         for key in keys {
-            let entries = state.windows.entry(key.clone()).or_default();
+            let entries = state.windows.entry(key.to_owned()).or_default();
             entries.retain(|at| *at > now.saturating_sub(window_ms));
             entries.push(now);
         }

@@ -299,27 +299,24 @@ impl Store {
     /// ms). Read through the client-side cache: no round trip while nothing changes.
     pub async fn recent_failures(
         &self,
-        keys: &[String],
+        keys: [&str; 2],
         now_ms: u64,
         window_ms: u64,
-    ) -> Result<Vec<(u64, Option<u64>)>, StoreError> {
+    ) -> Result<[(u64, Option<u64>); 2], StoreError> {
         let since = now_ms.saturating_sub(window_ms);
         let sets = call!(self.window_entries(keys));
-        Ok(sets
-            .into_iter()
-            .map(|entries| {
-                let recent = entries.into_iter().filter(|at| *at > since);
-                recent.fold((0, None), |(count, oldest): (u64, Option<u64>), at| {
-                    (count + 1, Some(oldest.map_or(at, |o| o.min(at))))
-                })
+        Ok(sets.map(|entries| {
+            let recent = entries.into_iter().filter(|at| *at > since);
+            recent.fold((0, None), |(count, oldest): (u64, Option<u64>), at| {
+                (count + 1, Some(oldest.map_or(at, |o| o.min(at))))
             })
-            .collect())
+        }))
     }
 
     /// Records a failed authentication at `now_ms` under each key.
     pub async fn record_failure(
         &self,
-        keys: &[String],
+        keys: [&str; 2],
         now_ms: u64,
         window_ms: u64,
     ) -> Result<(), StoreError> {

@@ -259,26 +259,28 @@ impl RedisBackend {
 
     /// Every entry time of each time-window ZSET, read through the client-side cache (the
     /// sets are small: nothing is added to a set past its limit). Reads concurrently.
-    pub async fn window_entries(&self, keys: &[String]) -> Result<Vec<Vec<u64>>, StoreError> {
-        let reads = keys.iter().map(|key| async move {
-            let entries: Scored = redis::cmd("ZRANGE")
-                .arg(key)
+    pub async fn window_entries(&self, keys: [&str; 2]) -> Result<[Vec<u64>; 2], StoreError> {
+        let read = |key: &str| {
+            let mut cmd = redis::cmd("ZRANGE");
+            cmd.arg(key)
                 .arg(0)
                 .arg(-1)
                 .arg("WITHSCORES")
-                .set_cache_config(CommandCacheConfig::new())
-                .query_async(&mut self.conn())
-                .await?;
-            Ok::<_, StoreError>(entries.into_iter().map(|(_, at)| at).collect())
-        });
-        futures_util::future::try_join_all(reads).await
+                .set_cache_config(CommandCacheConfig::new());
+            async move {
+                let entries: Scored = cmd.query_async(&mut self.conn()).await?;
+                Ok::<_, StoreError>(entries.into_iter().map(|(_, at)| at).collect())
+            }
+        };
+        let (first, second) = futures_util::future::try_join(read(keys[0]), read(keys[1])).await?;
+        Ok([first, second])
     }
 
     /// Adds an entry at `now` to each time-window ZSET, dropping entries older than
     /// `window_ms`; each set expires `window_ms` after its last entry.
     pub async fn window_add(
         &self,
-        keys: &[String],
+        keys: [&str; 2],
         now: u64,
         window_ms: u64,
     ) -> Result<(), StoreError> {
