@@ -174,6 +174,9 @@ wait "$WARM_BG"
 DURING=$(cat "$work/during.txt")
 COLD_OK=$(grep -c '^200$' "$work/cold-status.txt" || true)
 COLD_BUSY=$(grep -c '^503$' "$work/cold-status.txt" || true)
+COLD_CREATED=$(wc -l <"$work/cold.txt")
+# Any other status (000 is a curl error), as "count x status" pairs.
+COLD_OTHER=$({ grep -v -e '^200$' -e '^503$' "$work/cold-status.txt" || true; } | sort | uniq -c | awk '{printf "%s%s x %s", sep, $1, $2; sep=", "}')
 READY=$(curl -s "$BASE/readyz")
 ARGON2_BOUND=$(echo "$READY" | json '["argon2"]["max_concurrent"]')
 ARGON2_PEAK=$(echo "$READY" | json '["argon2"]["peak_concurrent"]')
@@ -212,7 +215,7 @@ done
 python3 - "$HEALTHZ" "${TOKEN[ES256]}" "${TOKEN[EdDSA]}" "${TOKEN[RS256]}" "$TOKEN_SEEDED" "$DURING" "$TOKEN_UNSEEDED" \
   "${SIGN[ES256]}" "${SIGN[EdDSA]}" "${SIGN[RS256]}" "$CORES" "$COLD" "$COLD_OK" "$COLD_BUSY" "$cold_seconds" \
   "$ARGON2_BOUND" "$ARGON2_PEAK" "$ADMIN_CREATE" "$ADMIN_GET" "$PEAK_RSS_KB" "$STORED" "$SEED_SECONDS" \
-  "$SECONDS_EACH" "$CONNECTIONS" "$ROUND_PAIRS" <<'PY'
+  "$SECONDS_EACH" "$CONNECTIONS" "$ROUND_PAIRS" "$COLD_CREATED" "${COLD_OTHER:-none}" <<'PY'
 import os, platform, subprocess, sys
 a = sys.argv[1:]
 def run(v): return v.split()[0:3]
@@ -259,8 +262,8 @@ for alg, run_ in (("ES256", es), ("EdDSA", ed), ("RS256", rs)):
     ceiling = cores * sign[alg]
     signs.append(f"| {alg} | {sign[alg]:.0f} | {ceiling:.0f} | {run_[0]} | {f(run_[0])/ceiling:.0%} |")
 verdicts = ["| target | result | |", "|---|---|---|"] + [f"| {n} | {v} | {'PASS' if ok else 'MISS'} |" for n, ok, v in checks]
-cold_other = cold - cold_ok - cold_busy
-cold_line = f"Cold path: {cold} first-time requests (argon2 each, 32 at a time) finished in {cold_s} s: {cold_ok} x 200, {cold_busy} x 503 (queue full, Retry-After), {cold_other} other (client creations that failed under load, or curl errors); argon2 ran at most {peak} at once (bound {bound})."
+cold_created, cold_other = int(a[24]), a[25]
+cold_line = f"Cold path: {cold_created} of {cold} clients created, then their first token requests (argon2 each, 32 at a time) finished in {cold_s} s: {cold_ok} x 200, {cold_busy} x 503 (queue full, Retry-After), other statuses: {cold_other} (000 is a curl error); argon2 ran at most {peak} at once (bound {bound})."
 seed_line = f"Seeding: {stored} clients stored ({seed_s} s to write the seeded ones directly)."
 print("\n".join(table)); print(); print(rounds_line); print(); print("\n".join(signs)); print(); print(cold_line); print(seed_line); print(); print("\n".join(verdicts))
 doc = f"""# tokenmint benchmarks
