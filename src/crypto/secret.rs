@@ -5,7 +5,7 @@
 //! through [`PlainSecret::expose`], which marks each place that handles it.
 
 use std::fmt;
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 
 use argon2::password_hash::phc::{Output, ParamsString, PasswordHash, Salt};
@@ -168,6 +168,8 @@ pub struct Hasher {
     /// (reported by `/readyz`, so a benchmark can show the bound holds).
     bound: usize,
     peak: Arc<AtomicUsize>,
+    /// Computations finished since start (reported by `/readyz`).
+    runs: Arc<AtomicU64>,
     /// A hash of a random value, verified against when there is no real hash to check, so
     /// that an unknown client costs the same time as a wrong secret.
     dummy: Arc<SecretHash>,
@@ -190,9 +192,10 @@ impl Hasher {
         let queue = Arc::new(Mutex::new(queue));
         let active = Arc::new(AtomicUsize::new(0));
         let peak = Arc::new(AtomicUsize::new(0));
+        let runs = Arc::new(AtomicU64::new(0));
         for n in 0..threads {
             let (queue, params) = (Arc::clone(&queue), params.clone());
-            let (active, peak) = (Arc::clone(&active), Arc::clone(&peak));
+            let (active, peak, runs) = (Arc::clone(&active), Arc::clone(&peak), Arc::clone(&runs));
             std::thread::Builder::new()
                 .name(format!("argon2-{n}"))
                 .spawn(move || {
@@ -205,6 +208,7 @@ impl Hasher {
                         peak.fetch_max(now, Ordering::SeqCst);
                         job(&mut worker);
                         active.fetch_sub(1, Ordering::SeqCst);
+                        runs.fetch_add(1, Ordering::SeqCst);
                     }
                 })
                 .map_err(|_| HashError::Worker)?;
@@ -222,6 +226,7 @@ impl Hasher {
             jobs,
             bound: threads,
             peak,
+            runs,
             dummy: Arc::new(dummy),
         })
     }
@@ -248,6 +253,11 @@ impl Hasher {
     /// (the configured bound, the most computations ever seen running at once).
     pub fn concurrency(&self) -> (usize, usize) {
         (self.bound, self.peak.load(Ordering::SeqCst))
+    }
+
+    /// Computations finished since start, the dummy hash made at start included.
+    pub fn runs(&self) -> u64 {
+        self.runs.load(Ordering::SeqCst)
     }
 
     pub async fn hash(&self, secret: &PlainSecret) -> Result<SecretHash, HashError> {

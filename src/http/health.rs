@@ -19,7 +19,11 @@ pub async fn readyz(state: web::Data<AppState>) -> HttpResponse {
             HttpResponse::Ok().json(json!({
                 "status": "ready",
                 "key": state.keys.active().kid,
-                "argon2": {"max_concurrent": bound, "peak_concurrent": peak},
+                "argon2": {
+                    "max_concurrent": bound,
+                    "peak_concurrent": peak,
+                    "runs": state.hasher.runs(),
+                },
             }))
         }
         Err(e) => HttpResponse::ServiceUnavailable()

@@ -242,8 +242,11 @@ async fn authenticate(
             verify(None).await?;
         }
         for (index, secret) in &candidates {
-            if verify(Some(&secret.hash)).await? {
-                state.verified.remember(secret, &credentials.secret);
+            let verified = state
+                .verified
+                .verify_once(secret, &credentials.secret, || verify(Some(&secret.hash)))
+                .await?;
+            if verified {
                 matched = Some(*index);
                 break;
             }

@@ -7,10 +7,16 @@
 //! next request: the client document is read every time, a new hash no longer matches the
 //! MAC, and status and expiry are checked after a match. Entries expire after a configurable
 //! lifetime, and the map is bounded.
+//!
+//! Identical verifications in flight at once share one argon2 run (a fresh process that
+//! sees many connections of one client at once would otherwise run argon2 for each).
 
 use std::collections::HashMap;
-use std::sync::Mutex;
+use std::future::Future;
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
+
+use tokio::sync::OnceCell;
 
 use aws_lc_rs::constant_time::verify_slices_are_equal;
 use aws_lc_rs::hmac;
@@ -25,12 +31,36 @@ struct Entry {
     expires: Instant,
 }
 
+/// A verification in flight: its key is the secret id and the MAC of what it verifies.
+type FlightKey = (SecretId, Vec<u8>);
+
 pub struct VerifiedCache {
     key: hmac::Key,
     lifetime: Duration,
     capacity: usize,
     /// A std Mutex: held for a map operation, never across an `.await`.
     entries: Mutex<HashMap<SecretId, Entry>>,
+    /// Verifications running now; an entry lives while its first caller waits.
+    flights: Mutex<HashMap<FlightKey, Arc<OnceCell<bool>>>>,
+}
+
+/// Removes a flight from the map when the caller that started it is done or dropped.
+struct Landing<'a> {
+    flights: &'a Mutex<HashMap<FlightKey, Arc<OnceCell<bool>>>>,
+    key: FlightKey,
+    flight: Arc<OnceCell<bool>>,
+}
+
+impl Drop for Landing<'_> {
+    fn drop(&mut self) {
+        let mut flights = self.flights.lock().unwrap_or_else(|p| p.into_inner());
+        if flights
+            .get(&self.key)
+            .is_some_and(|f| Arc::ptr_eq(f, &self.flight))
+        {
+            flights.remove(&self.key);
+        }
+    }
 }
 
 impl VerifiedCache {
@@ -43,6 +73,7 @@ impl VerifiedCache {
             lifetime,
             capacity,
             entries: Mutex::new(HashMap::new()),
+            flights: Mutex::new(HashMap::new()),
         }
     }
 
@@ -75,14 +106,46 @@ impl VerifiedCache {
             && Instant::now() < entry.expires
     }
 
-    /// Remembers that `presented` verified against `secret`'s hash.
-    pub fn remember(&self, secret: &Secret, presented: &PlainSecret) {
+    /// Runs `verify` (argon2 of `presented` against `secret`'s hash), unless the same
+    /// verification is already running: then waits for that one's answer. A match is
+    /// remembered. If the running one fails (say the argon2 queue is full), a waiter runs
+    /// its own.
+    pub async fn verify_once<E, F, Fut>(
+        &self,
+        secret: &Secret,
+        presented: &PlainSecret,
+        verify: F,
+    ) -> Result<bool, E>
+    where
+        F: FnOnce() -> Fut,
+        Fut: Future<Output = Result<bool, E>>,
+    {
+        let tag = self.tag(secret, presented);
+        let key = (secret.id.clone(), tag.as_ref().to_vec());
+        let flight = {
+            let mut flights = self.flights.lock().unwrap_or_else(|p| p.into_inner());
+            Arc::clone(flights.entry(key.clone()).or_default())
+        };
+        let _landing = Landing {
+            flights: &self.flights,
+            key,
+            flight: Arc::clone(&flight),
+        };
+        let matched = *flight.get_or_try_init(verify).await?;
+        if matched {
+            self.remember(secret, tag);
+        }
+        Ok(matched)
+    }
+
+    /// Remembers that the secret behind `tag` verified against `secret`'s hash.
+    fn remember(&self, secret: &Secret, tag: hmac::Tag) {
         if self.lifetime.is_zero() {
             return;
         }
         let now = Instant::now();
         let entry = Entry {
-            tag: self.tag(secret, presented),
+            tag,
             expires: now + self.lifetime,
         };
         let mut entries = self.entries();
@@ -121,13 +184,55 @@ mod tests {
         }
     }
 
+    fn remember(cache: &VerifiedCache, secret: &Secret, presented: &PlainSecret) {
+        cache.remember(secret, cache.tag(secret, presented));
+    }
+
+    #[tokio::test]
+    async fn identical_verifications_in_flight_share_one_run() {
+        let cache = VerifiedCache::new(Duration::from_secs(60), 10);
+        let s = secret("sks_000000000000000001", "$argon2id$one");
+        let right = PlainSecret::from_presented("tm_right".into());
+        let runs = std::sync::atomic::AtomicUsize::new(0);
+        let verify = || async {
+            runs.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+            tokio::time::sleep(Duration::from_millis(50)).await;
+            Ok::<_, ()>(true)
+        };
+        let all =
+            futures_util::future::join_all((0..10).map(|_| cache.verify_once(&s, &right, verify)))
+                .await;
+        assert!(all.iter().all(|r| *r == Ok(true)));
+        assert_eq!(runs.load(std::sync::atomic::Ordering::SeqCst), 1);
+        assert!(cache.matches(&s, &right), "the match is remembered");
+        assert!(
+            cache.flights.lock().unwrap().is_empty(),
+            "no flight is left behind"
+        );
+
+        // A different presented secret is a different flight; a failed run lets a waiter
+        // run its own.
+        let wrong = PlainSecret::from_presented("tm_wrong".into());
+        let failing = || async {
+            tokio::time::sleep(Duration::from_millis(20)).await;
+            Err::<bool, &str>("busy")
+        };
+        let answering = || async { Ok::<_, &str>(false) };
+        let (first, second) = tokio::join!(
+            cache.verify_once(&s, &wrong, failing),
+            cache.verify_once(&s, &wrong, answering)
+        );
+        assert_eq!((first, second), (Err("busy"), Ok(false)));
+        assert!(!cache.matches(&s, &wrong));
+    }
+
     #[test]
     fn only_the_verified_secret_against_the_same_hash_matches() {
         let cache = VerifiedCache::new(Duration::from_secs(60), 10);
         let s = secret("sks_000000000000000001", "$argon2id$one");
         let right = PlainSecret::from_presented("tm_right".into());
         assert!(!cache.matches(&s, &right), "nothing remembered yet");
-        cache.remember(&s, &right);
+        remember(&cache, &s, &right);
         assert!(cache.matches(&s, &right));
         assert!(!cache.matches(&s, &PlainSecret::from_presented("tm_wrong".into())));
         let rehashed = secret("sks_000000000000000001", "$argon2id$two");
@@ -147,11 +252,11 @@ mod tests {
         let cache = VerifiedCache::new(Duration::from_millis(30), 10);
         let s = secret("sks_000000000000000001", "$argon2id$one");
         let right = PlainSecret::from_presented("tm_right".into());
-        cache.remember(&s, &right);
+        remember(&cache, &s, &right);
         std::thread::sleep(Duration::from_millis(40));
         assert!(!cache.matches(&s, &right));
         let off = VerifiedCache::new(Duration::ZERO, 10);
-        off.remember(&s, &right);
+        remember(&off, &s, &right);
         assert!(!off.matches(&s, &right));
     }
 
@@ -160,7 +265,11 @@ mod tests {
         let cache = VerifiedCache::new(Duration::from_secs(60), 3);
         let right = PlainSecret::from_presented("tm_right".into());
         for n in 0..10 {
-            cache.remember(&secret(&format!("sks_{n:018}"), "$argon2id$h"), &right);
+            remember(
+                &cache,
+                &secret(&format!("sks_{n:018}"), "$argon2id$h"),
+                &right,
+            );
             assert!(cache.entries().len() <= 3);
         }
     }

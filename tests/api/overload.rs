@@ -17,10 +17,16 @@ async fn a_storm_of_cold_requests_gets_quick_503s_while_the_rest_is_served() {
         ..Spawn::default()
     })
     .await;
-    let (client, secret) = app.create_client(ORG, &seed_create_body()).await;
-    let id = client["client_id"].as_str().unwrap();
+    // Distinct clients: identical requests would share one argon2 run (see below).
+    let mut clients = Vec::new();
+    for _ in 0..12 {
+        let (client, secret) = app.create_client(ORG, &seed_create_body()).await;
+        clients.push((client["client_id"].as_str().unwrap().to_owned(), secret));
+    }
 
-    let storm = (0..30).map(|_| app.token_request(id, &secret, &[]));
+    let storm = clients
+        .iter()
+        .map(|(id, secret)| app.token_request(id, secret, &[]));
     let bystanders = async {
         let mut statuses = Vec::new();
         for path in ["/healthz", "/.well-known/jwks.json", "/keys", "/healthz"] {
@@ -47,6 +53,47 @@ async fn a_storm_of_cold_requests_gets_quick_503s_while_the_rest_is_served() {
         }
     }
     assert!(ok >= 1 && busy >= 1, "ok {ok}, busy {busy}");
+}
+
+#[tokio::test]
+async fn identical_first_requests_at_once_share_one_argon2_run() {
+    // One argon2 place and no queue: without sharing, all but one would get 503.
+    let app = spawn(Spawn {
+        configure: Box::new(|s| {
+            s.argon2.max_concurrent = 1;
+            s.argon2.max_queue = 0;
+        }),
+        ..Spawn::default()
+    })
+    .await;
+    let (client, secret) = app.create_client(ORG, &seed_create_body()).await;
+    let id = client["client_id"].as_str().unwrap();
+    let runs = |ready: Value| ready["argon2"]["runs"].as_u64().unwrap();
+    let before = runs(app.get_json("/readyz").await);
+
+    let herd = (0..20).map(|_| app.token_request(id, &secret, &[]));
+    let statuses: Vec<StatusCode> = futures_util::future::join_all(herd)
+        .await
+        .iter()
+        .map(|r| r.status())
+        .collect();
+    assert!(
+        statuses.iter().all(|s| *s == StatusCode::OK),
+        "{statuses:?}"
+    );
+    assert_eq!(runs(app.get_json("/readyz").await) - before, 1);
+
+    // A wrong secret sent by many at once is refused for each (not 503: they share a run).
+    // It keeps the right last four characters, so it is checked against the stored hash.
+    let wrong = format!("x{}", &secret[1..]);
+    assert_ne!(wrong, secret);
+    let before = runs(app.get_json("/readyz").await);
+    let herd = (0..5).map(|_| app.token_request(id, &wrong, &[]));
+    for response in futures_util::future::join_all(herd).await {
+        assert_eq!(response.status(), StatusCode::UNAUTHORIZED);
+    }
+    let shared = runs(app.get_json("/readyz").await) - before;
+    assert!((1..=2).contains(&shared), "{shared} runs");
 }
 
 fn raw_exchange(app: &TestApp, request: &[u8]) -> (String, Duration) {
