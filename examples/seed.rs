@@ -3,8 +3,6 @@
 //!
 //! `cargo run --release --example seed -- REDIS_URL PREFIX COUNT`
 
-use std::time::Duration;
-
 use tokenmint::config::Settings;
 use tokenmint::crypto::{Hasher, PlainSecret};
 use tokenmint::domain::{
@@ -19,10 +17,13 @@ async fn main() {
         panic!("usage: seed REDIS_URL PREFIX COUNT");
     };
     let count: usize = count.parse().expect("COUNT is a number");
-    let store = Store::redis(url, prefix, Duration::from_secs(5), 0)
-        .await
-        .expect("Redis is reachable");
     let settings = Settings::defaults();
+    let mut redis = settings.redis.clone();
+    redis.url = url.clone();
+    redis.key_prefix = prefix.clone();
+    redis.timeout_ms = 5000;
+    redis.client_cache_entries = 0;
+    let store = Store::redis(&redis).await.expect("Redis is reachable");
     let hasher = Hasher::new(&settings.argon2).unwrap();
     let plain = PlainSecret::generate("tm_");
     let hash = hasher.hash(&plain).await.unwrap();

@@ -1,9 +1,10 @@
 #!/usr/bin/env bash
-# Runs the whole test suite against a throwaway redis-server.
+# Runs the whole test suite against a throwaway redis-server and a throwaway three-node
+# Redis Cluster.
 #
 # Installs redis-server through the system package manager when it is missing and this
-# runs as root, starts it on a free loopback port with persistence off, runs `cargo test`
-# (extra arguments are passed on), and stops it again whatever happens.
+# runs as root, starts the servers on free loopback ports with persistence off, runs
+# `cargo test` (extra arguments are passed on), and stops them again whatever happens.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -20,26 +21,67 @@ if ! command -v redis-server >/dev/null 2>&1; then
 fi
 
 port_free() { ! (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
-port=""
-for _ in $(seq 1 50); do
-  candidate=$((20000 + RANDOM % 40000))
-  if port_free "$candidate"; then port=$candidate; break; fi
-done
-[ -n "$port" ] || { echo "test.sh: no free port found" >&2; exit 1; }
+taken=()
+free_port() {
+  local candidate
+  for _ in $(seq 1 100); do
+    candidate=$((20000 + RANDOM % 40000))
+    if port_free "$candidate" && [[ ! " ${taken[*]} " == *" $candidate "* ]]; then
+      taken+=("$candidate")
+      echo "$candidate"
+      return 0
+    fi
+  done
+  echo "test.sh: no free port found" >&2
+  return 1
+}
 
 workdir=$(mktemp -d)
-redis-server --bind 127.0.0.1 --port "$port" --save "" --appendonly no \
-  --dir "$workdir" --daemonize no --loglevel warning >"$workdir/redis.log" 2>&1 &
-redis_pid=$!
-cleanup() { kill "$redis_pid" 2>/dev/null || true; wait "$redis_pid" 2>/dev/null || true; rm -rf "$workdir"; }
+pids=()
+cleanup() {
+  for pid in "${pids[@]}"; do kill "$pid" 2>/dev/null || true; done
+  for pid in "${pids[@]}"; do wait "$pid" 2>/dev/null || true; done
+  rm -rf "$workdir"
+}
 trap cleanup EXIT
 
+start_redis() { # $1 port, then extra redis-server arguments
+  local port=$1
+  shift
+  mkdir -p "$workdir/$port"
+  redis-server --bind 127.0.0.1 --port "$port" --save "" --appendonly no \
+    --dir "$workdir/$port" --daemonize no --loglevel warning "$@" >"$workdir/$port/redis.log" 2>&1 &
+  pids+=($!)
+  for _ in $(seq 1 100); do
+    if redis-cli -p "$port" ping >/dev/null 2>&1; then return 0; fi
+    sleep 0.1
+  done
+  cat "$workdir/$port/redis.log" >&2
+  echo "test.sh: redis-server on port $port did not start" >&2
+  exit 1
+}
+
+port=$(free_port)
+start_redis "$port"
+
+# The cluster: three primaries, no replicas.
+nodes=()
+for _ in 1 2 3; do
+  node=$(free_port)
+  start_redis "$node" --cluster-enabled yes --cluster-config-file "$workdir/nodes-$node.conf"
+  nodes+=("$node")
+done
+redis-cli --cluster create "${nodes[@]/#/127.0.0.1:}" --cluster-replicas 0 --cluster-yes >"$workdir/cluster.log" 2>&1 ||
+  { cat "$workdir/cluster.log" >&2; echo "test.sh: the Redis Cluster did not form" >&2; exit 1; }
 for _ in $(seq 1 100); do
-  if redis-cli -p "$port" ping >/dev/null 2>&1; then break; fi
+  if redis-cli -p "${nodes[0]}" cluster info 2>/dev/null | grep -q 'cluster_state:ok'; then break; fi
   sleep 0.1
 done
-redis-cli -p "$port" ping >/dev/null || { cat "$workdir/redis.log" >&2; echo "test.sh: redis-server did not start" >&2; exit 1; }
+redis-cli -p "${nodes[0]}" cluster info | grep -q 'cluster_state:ok' ||
+  { echo "test.sh: the Redis Cluster is not ok" >&2; exit 1; }
 
 export TOKENMINT_TEST_REDIS_URL="redis://127.0.0.1:$port"
-echo "test.sh: redis-server on 127.0.0.1:$port" >&2
+TOKENMINT_TEST_REDIS_CLUSTER_URLS=$(printf 'redis://127.0.0.1:%s,' "${nodes[@]}")
+export TOKENMINT_TEST_REDIS_CLUSTER_URLS=${TOKENMINT_TEST_REDIS_CLUSTER_URLS%,}
+echo "test.sh: redis-server on 127.0.0.1:$port, Redis Cluster on ports ${nodes[*]}" >&2
 cargo test --locked "$@"

@@ -2,7 +2,6 @@
 
 use std::error::Error;
 use std::path::Path;
-use std::time::Duration;
 
 use serde_json::json;
 
@@ -16,15 +15,9 @@ use crate::store::Store;
 pub type CommandResult = Result<(), Box<dyn Error>>;
 
 async fn redis_store(settings: &Settings) -> Result<Store, Box<dyn Error>> {
-    let timeout = Duration::from_millis(settings.redis.timeout_ms);
-    Store::redis(
-        &settings.redis.url,
-        &settings.redis.key_prefix,
-        timeout,
-        settings.redis.client_cache_entries,
-    )
-    .await
-    .map_err(|e| format!("cannot reach Redis at redis.url: {e}").into())
+    Store::redis(&settings.redis)
+        .await
+        .map_err(|e| format!("cannot reach Redis at redis.url: {e}").into())
 }
 
 /// `tokenmint serve [--dev]`.

@@ -54,6 +54,8 @@ pub struct RedisSettings {
     pub key_prefix: String,
     pub timeout_ms: u64,
     pub client_cache_entries: usize,
+    /// `url` is a comma-separated list of Redis Cluster nodes.
+    pub cluster: bool,
 }
 
 #[derive(Clone, Debug, Deserialize)]

@@ -22,10 +22,10 @@ mod redis;
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
-use std::time::Duration;
 
 use tracing::warn;
 
+use crate::config::RedisSettings;
 use crate::domain::{Client, ClientId, OrganizationId, SecretId, Timestamp, Usage};
 use keys::{KeyNames, SEEN_CLIENT_FIELD};
 use memory::MemoryBackend;
@@ -98,17 +98,13 @@ struct DecodedClients {
 }
 
 impl Store {
-    /// `cache_entries` > 0 enables client-side caching of the token endpoint's reads.
-    pub async fn redis(
-        url: &str,
-        prefix: &str,
-        timeout: Duration,
-        cache_entries: usize,
-    ) -> Result<Self, StoreError> {
+    /// A single Redis or a Redis Cluster, as `settings` say; `client_cache_entries` > 0
+    /// enables client-side caching of the token endpoint's reads.
+    pub async fn redis(settings: &RedisSettings) -> Result<Self, StoreError> {
         Ok(Self {
-            backend: Backend::Redis(RedisBackend::connect(url, timeout, cache_entries).await?),
-            names: KeyNames::new(prefix),
-            decoded: Arc::new(DecodedClients::new(cache_entries)),
+            backend: Backend::Redis(RedisBackend::connect(settings).await?),
+            names: KeyNames::new(&settings.key_prefix),
+            decoded: Arc::new(DecodedClients::new(settings.client_cache_entries)),
         })
     }
 

@@ -1,17 +1,29 @@
-//! The Redis backend: a multiplexed connection that reconnects by itself, with a timeout
-//! on every command. Writes to a client document are compare-and-set in Lua on the
-//! document's `version`, so concurrent writers never lose each other's changes.
+//! The Redis backend: a multiplexed connection that reconnects by itself (to one Redis, or
+//! to every node of a Redis Cluster), with a timeout on every command. Writes to a client
+//! document are compare-and-set in Lua on the document's `version`, so concurrent writers
+//! never lose each other's changes.
+//!
+//! Cluster-safe throughout: a command or script touches one slot (one client's keys share
+//! a hash tag), and reads of keys in different slots are separate commands sent together
+//! (a multiplexed connection pipelines them), never one pipeline.
 
 use std::collections::HashMap;
 use std::time::Duration;
 
 use std::num::NonZeroUsize;
 
-use redis::aio::{ConnectionManager, ConnectionManagerConfig};
+use futures_util::future::try_join_all;
+use redis::aio::{ConnectionLike, ConnectionManager, ConnectionManagerConfig};
 use redis::caching::{CacheConfig, CacheMode};
-use redis::{AsyncCommands, CommandCacheConfig, IntoConnectionInfo, ProtocolVersion, Script};
+use redis::cluster::ClusterClientBuilder;
+use redis::cluster_async::ClusterConnection;
+use redis::{
+    AsyncCommands, Cmd, CommandCacheConfig, IntoConnectionInfo, Pipeline, ProtocolVersion,
+    RedisFuture, Script, Value,
+};
 
 use super::{IndexEntry, StoreError, WriteOutcome};
+use crate::config::RedisSettings;
 
 /// Replace (expected version given) or create (expected empty) a document.
 /// Returns 1 written, 0 version mismatch or already exists, -1 missing.
@@ -39,9 +51,44 @@ return 1
 /// ZSET members with their scores, as `WITHSCORES` replies give them.
 type Scored = Vec<(String, u64)>;
 
+/// One Redis or a Redis Cluster, behind one interface.
+#[derive(Clone)]
+enum Connection {
+    Single(ConnectionManager),
+    Cluster(ClusterConnection),
+}
+
+impl ConnectionLike for Connection {
+    fn req_packed_command<'a>(&'a mut self, cmd: &'a Cmd) -> RedisFuture<'a, Value> {
+        match self {
+            Self::Single(c) => c.req_packed_command(cmd),
+            Self::Cluster(c) => c.req_packed_command(cmd),
+        }
+    }
+
+    fn req_packed_commands<'a>(
+        &'a mut self,
+        pipeline: &'a Pipeline,
+        offset: usize,
+        count: usize,
+    ) -> RedisFuture<'a, Vec<Value>> {
+        match self {
+            Self::Single(c) => c.req_packed_commands(pipeline, offset, count),
+            Self::Cluster(c) => c.req_packed_commands(pipeline, offset, count),
+        }
+    }
+
+    fn get_db(&self) -> i64 {
+        match self {
+            Self::Single(c) => c.get_db(),
+            Self::Cluster(c) => c.get_db(),
+        }
+    }
+}
+
 #[derive(Clone)]
 pub struct RedisBackend {
-    connection: ConnectionManager,
+    connection: Connection,
     put_script: Script,
     delete_script: Script,
 }
@@ -83,31 +130,17 @@ fn outcome(code: i64) -> WriteOutcome {
 }
 
 impl RedisBackend {
-    /// Connects; with `cache_entries` > 0, over RESP3 with client-side caching of the
-    /// reads that opt in (Redis pushes an invalidation when a cached key changes).
-    pub async fn connect(
-        url: &str,
-        timeout: Duration,
-        cache_entries: usize,
-    ) -> Result<Self, StoreError> {
-        let invalid = || StoreError::Config("redis.url is not a valid Redis URL".into());
-        let mut info = url.into_connection_info().map_err(|_| invalid())?;
-        let mut config = ConnectionManagerConfig::new()
-            .set_connection_timeout(Some(timeout))
-            .set_response_timeout(Some(timeout))
-            .set_number_of_retries(2)
-            .set_max_delay(Duration::from_secs(1));
-        if let Some(size) = NonZeroUsize::new(cache_entries) {
-            let settings = info
-                .redis_settings()
-                .clone()
-                .set_protocol(ProtocolVersion::RESP3);
-            info = info.set_redis_settings(settings);
-            config = config
-                .set_cache_config(CacheConfig::new().set_mode(CacheMode::OptIn).set_size(size));
-        }
-        let client = redis::Client::open(info).map_err(|_| invalid())?;
-        let connection = client.get_connection_manager_with_config(config).await?;
+    /// Connects; with `client_cache_entries` > 0, over RESP3 with client-side caching of
+    /// the reads that opt in (Redis pushes an invalidation when a cached key changes).
+    pub async fn connect(settings: &RedisSettings) -> Result<Self, StoreError> {
+        let timeout = Duration::from_millis(settings.timeout_ms);
+        let cache = NonZeroUsize::new(settings.client_cache_entries)
+            .map(|size| CacheConfig::new().set_mode(CacheMode::OptIn).set_size(size));
+        let connection = if settings.cluster {
+            Connection::Cluster(connect_cluster(&settings.url, timeout, cache).await?)
+        } else {
+            Connection::Single(connect_single(&settings.url, timeout, cache).await?)
+        };
         Ok(Self {
             connection,
             put_script: Script::new(PUT_IF_VERSION),
@@ -115,7 +148,7 @@ impl RedisBackend {
         })
     }
 
-    fn conn(&self) -> ConnectionManager {
+    fn conn(&self) -> Connection {
         self.connection.clone()
     }
 
@@ -137,17 +170,14 @@ impl RedisBackend {
             .await?)
     }
 
-    /// Reads several documents in one pipeline (not MGET: the keys may live in different
-    /// cluster slots).
+    /// Reads several documents at once (not MGET: the keys may live in different cluster
+    /// slots).
     pub async fn get_many(&self, keys: &[String]) -> Result<Vec<Option<String>>, StoreError> {
-        if keys.is_empty() {
-            return Ok(Vec::new());
-        }
-        let mut pipe = redis::pipe();
-        for key in keys {
-            pipe.get(key);
-        }
-        Ok(pipe.query_async(&mut self.conn()).await?)
+        try_join_all(
+            keys.iter()
+                .map(|key| async move { Ok::<_, StoreError>(self.conn().get(key).await?) }),
+        )
+        .await
     }
 
     pub async fn put_if_version(
@@ -242,19 +272,16 @@ impl RedisBackend {
         Ok(())
     }
 
-    /// Several HASHes in one pipeline (one round trip; keys may span cluster slots).
+    /// Several HASHes at once (the keys may span cluster slots).
     pub async fn hash_get_all_many(
         &self,
         keys: &[String],
     ) -> Result<Vec<HashMap<String, String>>, StoreError> {
-        if keys.is_empty() {
-            return Ok(Vec::new());
-        }
-        let mut pipe = redis::pipe();
-        for key in keys {
-            pipe.hgetall(key);
-        }
-        Ok(pipe.query_async(&mut self.conn()).await?)
+        try_join_all(
+            keys.iter()
+                .map(|key| async move { Ok::<_, StoreError>(self.conn().hgetall(key).await?) }),
+        )
+        .await
     }
 
     /// Every entry time of each time-window ZSET, read through the client-side cache (the
@@ -285,8 +312,9 @@ impl RedisBackend {
         window_ms: u64,
     ) -> Result<(), StoreError> {
         let member = format!("{now}-{}", rand::random::<u32>());
-        let mut pipe = redis::pipe();
-        for key in keys {
+        // One pipeline per key: the keys live in different cluster slots.
+        let add = |key: &str| {
+            let mut pipe = redis::pipe();
             pipe.cmd("ZREMRANGEBYSCORE")
                 .arg(key)
                 .arg("-inf")
@@ -295,8 +323,12 @@ impl RedisBackend {
             pipe.zadd(key, &member, now).ignore();
             pipe.pexpire(key, i64::try_from(window_ms).unwrap_or(i64::MAX))
                 .ignore();
-        }
-        let () = pipe.query_async(&mut self.conn()).await?;
+            async move {
+                let () = pipe.query_async(&mut self.conn()).await?;
+                Ok::<_, StoreError>(())
+            }
+        };
+        futures_util::future::try_join(add(keys[0]), add(keys[1])).await?;
         Ok(())
     }
 
@@ -304,4 +336,63 @@ impl RedisBackend {
         let _: i64 = self.conn().del(key).await?;
         Ok(())
     }
+}
+
+async fn connect_single(
+    url: &str,
+    timeout: Duration,
+    cache: Option<CacheConfig>,
+) -> Result<ConnectionManager, StoreError> {
+    let invalid = || StoreError::Config("redis.url is not a valid Redis URL".into());
+    let mut info = url.into_connection_info().map_err(|_| invalid())?;
+    let mut config = ConnectionManagerConfig::new()
+        .set_connection_timeout(Some(timeout))
+        .set_response_timeout(Some(timeout))
+        .set_number_of_retries(2)
+        .set_max_delay(Duration::from_secs(1));
+    if let Some(cache) = cache {
+        let settings = info
+            .redis_settings()
+            .clone()
+            .set_protocol(ProtocolVersion::RESP3);
+        info = info.set_redis_settings(settings);
+        config = config.set_cache_config(cache);
+    }
+    let client = redis::Client::open(info).map_err(|_| invalid())?;
+    Ok(client.get_connection_manager_with_config(config).await?)
+}
+
+/// `urls`: comma-separated seed nodes; the client learns the rest of the cluster from them
+/// and follows slot moves by itself.
+async fn connect_cluster(
+    urls: &str,
+    timeout: Duration,
+    cache: Option<CacheConfig>,
+) -> Result<ClusterConnection, StoreError> {
+    let invalid = || {
+        StoreError::Config(
+            "redis.url must list Redis Cluster nodes (redis://host:port), comma-separated".into(),
+        )
+    };
+    let nodes = urls
+        .split(',')
+        .map(str::trim)
+        .filter(|url| !url.is_empty())
+        .map(|url| url.into_connection_info().map_err(|_| invalid()))
+        .collect::<Result<Vec<_>, _>>()?;
+    if nodes.is_empty() {
+        return Err(invalid());
+    }
+    let mut builder = ClusterClientBuilder::new(nodes)
+        .connection_timeout(timeout)
+        .response_timeout(timeout)
+        .retries(2)
+        .max_retry_wait(1000);
+    if let Some(cache) = cache {
+        builder = builder
+            .use_protocol(ProtocolVersion::RESP3)
+            .cache_config(cache);
+    }
+    let client = builder.build().map_err(|_| invalid())?;
+    Ok(client.get_async_connection().await?)
 }

@@ -165,14 +165,9 @@ pub async fn spawn(options: Spawn) -> TestApp {
 }
 
 pub async fn store_for(settings: &Settings) -> Store {
-    Store::redis(
-        &settings.redis.url,
-        &settings.redis.key_prefix,
-        Duration::from_secs(2),
-        settings.redis.client_cache_entries,
-    )
-    .await
-    .expect("Redis is reachable")
+    let mut redis = settings.redis.clone();
+    redis.timeout_ms = 2000;
+    Store::redis(&redis).await.expect("Redis is reachable")
 }
 
 impl TestApp {

@@ -4,6 +4,7 @@
 mod admin_auth;
 mod bruteforce;
 mod cache;
+mod cluster;
 mod discovery;
 mod fuzz;
 mod headers;

@@ -1,0 +1,143 @@
+//! The same server against a three-node Redis Cluster (started by `scripts/test.sh`).
+
+use std::collections::BTreeSet;
+use std::time::{Duration, Instant};
+
+use redis::AsyncCommands;
+use reqwest::StatusCode;
+use serde_json::{Value, json};
+
+use crate::helpers::{ORG, Spawn, TestApp, seed_create_body, spawn};
+
+fn cluster_urls() -> String {
+    std::env::var("TOKENMINT_TEST_REDIS_CLUSTER_URLS").expect(
+        "TOKENMINT_TEST_REDIS_CLUSTER_URLS is not set: run the tests with scripts/test.sh, \
+         which starts a Redis Cluster",
+    )
+}
+
+fn on_cluster() -> Spawn {
+    Spawn {
+        redis_url: Some(cluster_urls()),
+        configure: Box::new(|s| s.redis.cluster = true),
+        ..Spawn::default()
+    }
+}
+
+/// How many of this app's keys each cluster node holds.
+async fn keys_per_node(app: &TestApp) -> Vec<usize> {
+    let mut counts = Vec::new();
+    for url in cluster_urls().split(',') {
+        let client = redis::Client::open(url).unwrap();
+        let mut node = client.get_multiplexed_async_connection().await.unwrap();
+        let keys: Vec<String> = node.keys(format!("{}:*", app.prefix)).await.unwrap();
+        counts.push(keys.len());
+    }
+    counts
+}
+
+#[tokio::test]
+async fn every_operation_works_on_a_redis_cluster() {
+    let app = spawn(on_cluster()).await;
+
+    // Several clients: their keys land in different slots, on different nodes.
+    let mut created = BTreeSet::new();
+    let mut first = None;
+    for n in 0..6 {
+        let mut body = seed_create_body();
+        body["name"] = json!(format!("cluster client {n}"));
+        let (client, secret) = app.create_client(ORG, &body).await;
+        let id = client["client_id"].as_str().unwrap().to_owned();
+        created.insert(id.clone());
+        first.get_or_insert((id, secret, client));
+    }
+    let (id, secret, client) = first.unwrap();
+    let nodes_used = keys_per_node(&app).await.iter().filter(|n| **n > 0).count();
+    assert!(nodes_used >= 2, "keys on {nodes_used} node(s)");
+
+    // Paging reads the index and then documents and usage from many slots.
+    let mut listed = BTreeSet::new();
+    let mut page_token = String::new();
+    loop {
+        let page = app
+            .get_json(&format!(
+                "{}?page_size=4&page_token={page_token}",
+                TestApp::clients_path(ORG)
+            ))
+            .await;
+        for c in page["clients"].as_array().unwrap() {
+            listed.insert(c["client_id"].as_str().unwrap().to_owned());
+        }
+        page_token = page["next_page_token"].as_str().unwrap_or("").to_owned();
+        if page_token.is_empty() {
+            break;
+        }
+    }
+    assert!(
+        created.is_subset(&listed),
+        "{created:?} not all in {listed:?}"
+    );
+
+    // Tokens, brute-force counting across two slots, compare-and-set updates.
+    let token = app.token_for(&id, &secret).await;
+    assert_eq!(app.verify(&token).await["sub"], id.as_str());
+    let wrong = app
+        .token_request(&id, &crate::helpers::altered(&secret), &[])
+        .await;
+    assert_eq!(wrong.status(), StatusCode::UNAUTHORIZED);
+    let path = format!("{}/{id}", TestApp::clients_path(ORG));
+    let updated = app
+        .patch(&path, &json!({"description": "on a cluster"}))
+        .await;
+    assert_eq!(updated.status(), StatusCode::OK);
+    let fetched: Value = app.get_json(&path).await;
+    assert_eq!(fetched["client"]["description"], "on a cluster");
+
+    // A second secret, then deleting the first one and the client.
+    let added = app.post(&format!("{path}/secrets"), &json!({})).await;
+    assert_eq!(added.status(), StatusCode::CREATED);
+    let sid = client["secrets"][0]["id"].as_str().unwrap();
+    let removed = app.delete(&format!("{path}/secrets/{sid}")).await;
+    assert_eq!(removed.status(), StatusCode::OK);
+    assert_eq!(
+        app.token_request(&id, &secret, &[]).await.status(),
+        StatusCode::UNAUTHORIZED
+    );
+    assert_eq!(app.delete(&path).await.status(), StatusCode::OK);
+    assert_eq!(app.get(&path).await.status(), StatusCode::NOT_FOUND);
+}
+
+#[tokio::test]
+async fn a_secret_deleted_through_one_instance_is_refused_by_another_on_a_cluster() {
+    let one = spawn(on_cluster()).await;
+    let two = spawn(Spawn {
+        prefix: Some(one.prefix.clone()),
+        keys_dir: Some(one.keys_dir.clone()),
+        ..on_cluster()
+    })
+    .await;
+    let (client, secret) = one.create_client(ORG, &seed_create_body()).await;
+    let id = client["client_id"].as_str().unwrap().to_owned();
+    let sid = client["secrets"][0]["id"].as_str().unwrap();
+    for _ in 0..3 {
+        assert_eq!(
+            two.token_request(&id, &secret, &[]).await.status(),
+            StatusCode::OK
+        );
+    }
+    let deleted = one
+        .delete(&format!(
+            "{}/{id}/secrets/{sid}",
+            TestApp::clients_path(ORG)
+        ))
+        .await;
+    assert_eq!(deleted.status(), StatusCode::OK);
+    let deadline = Instant::now() + Duration::from_secs(1);
+    while two.token_request(&id, &secret, &[]).await.status() != StatusCode::UNAUTHORIZED {
+        assert!(
+            Instant::now() < deadline,
+            "instance two still accepts the deleted secret"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
