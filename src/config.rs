@@ -1,12 +1,15 @@
 //! Typed settings. Defaults live in `config/default.toml` (compiled in); a file named by
 //! `TOKENMINT_CONFIG` overrides them; `TOKENMINT_<SECTION>__<KEY>` variables override both.
 
+use std::fmt;
 use std::net::IpAddr;
 use std::path::PathBuf;
+use std::str::FromStr;
 
 use figment::Figment;
 use figment::providers::{Env, Format, Toml};
-use serde::Deserialize;
+use ipnet::IpNet;
+use serde::{Deserialize, Deserializer};
 
 use crate::domain::ExpiryBounds;
 
@@ -38,8 +41,43 @@ pub struct ServerSettings {
     pub keep_alive_secs: u64,
     pub max_connections: usize,
     pub max_header_bytes: usize,
-    pub trusted_proxies: Vec<IpAddr>,
+    pub trusted_proxies: Vec<ProxyRange>,
     pub tls: TlsSettings,
+}
+
+/// A proxy address (`10.0.0.1`) or range of them (`10.0.0.0/8`, `fd00::/8`).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ProxyRange(IpNet);
+
+impl ProxyRange {
+    pub fn contains(&self, address: &IpAddr) -> bool {
+        self.0.contains(address)
+    }
+}
+
+impl FromStr for ProxyRange {
+    type Err = String;
+
+    fn from_str(text: &str) -> Result<Self, String> {
+        let text = text.trim();
+        text.parse::<IpNet>()
+            .or_else(|_| text.parse::<IpAddr>().map(IpNet::from))
+            .map(Self)
+            .map_err(|_| format!("{text:?} is not an IP address or CIDR range (like 10.0.0.0/8)"))
+    }
+}
+
+impl fmt::Display for ProxyRange {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        self.0.fmt(f)
+    }
+}
+
+impl<'de> Deserialize<'de> for ProxyRange {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let text = String::deserialize(deserializer)?;
+        text.parse().map_err(serde::de::Error::custom)
+    }
 }
 
 #[derive(Clone, Debug, Deserialize)]
@@ -239,6 +277,18 @@ mod tests {
             let loaded = load().map_err(|e| e.to_string())?;
             assert!(loaded.redis_url_explicit);
             assert_eq!(loaded.settings.redis.url, "redis://127.0.0.1:7000");
+            jail.set_env(
+                "TOKENMINT_SERVER__TRUSTED_PROXIES",
+                r#"["10.0.0.0/8", "192.0.2.7"]"#,
+            );
+            let loaded = load().map_err(|e| e.to_string())?;
+            let proxies = &loaded.settings.server.trusted_proxies;
+            assert!(proxies[0].contains(&"10.9.8.7".parse().unwrap()));
+            assert!(proxies[1].contains(&"192.0.2.7".parse().unwrap()));
+            jail.set_env("TOKENMINT_SERVER__TRUSTED_PROXIES", r#"["10.0.0.0/33"]"#);
+            let refused = load().expect_err("a bad range is refused").to_string();
+            assert!(refused.contains("10.0.0.0/33"), "{refused}");
+            jail.set_env("TOKENMINT_SERVER__TRUSTED_PROXIES", "[]");
             jail.set_env("TOKENMINT_TOKENS__MIN_EXPIRY", "0");
             assert!(load().is_err(), "invalid settings are refused");
             Ok(())

@@ -8,7 +8,7 @@
 use std::net::IpAddr;
 use std::time::Duration;
 
-use crate::config::BruteForceSettings;
+use crate::config::{BruteForceSettings, ProxyRange};
 use crate::domain::{ClientId, Timestamp};
 use crate::store::{Store, StoreError};
 
@@ -105,8 +105,9 @@ impl Guard {
 
 /// The address a request comes from: the peer, or, when the peer is a trusted proxy, the
 /// nearest address in `X-Forwarded-For` that is not itself a trusted proxy.
-pub fn source_address(peer: IpAddr, forwarded_for: Option<&str>, trusted: &[IpAddr]) -> IpAddr {
-    if !trusted.contains(&peer) {
+pub fn source_address(peer: IpAddr, forwarded_for: Option<&str>, trusted: &[ProxyRange]) -> IpAddr {
+    let trusted_hop = |address: &IpAddr| trusted.iter().any(|range| range.contains(address));
+    if !trusted_hop(&peer) {
         return peer;
     }
     let Some(header) = forwarded_for else {
@@ -115,7 +116,7 @@ pub fn source_address(peer: IpAddr, forwarded_for: Option<&str>, trusted: &[IpAd
     let mut source = peer;
     for hop in header.rsplit(',') {
         match hop.trim().parse::<IpAddr>() {
-            Ok(address) if trusted.contains(&address) => source = address,
+            Ok(address) if trusted_hop(&address) => source = address,
             Ok(address) => return address,
             // A malformed entry ends what can be believed.
             Err(_) => return source,
@@ -135,7 +136,8 @@ mod tests {
     #[test]
     fn forwarded_for_is_believed_only_from_trusted_proxies() {
         let proxy = ip("10.0.0.1");
-        let trusted = [proxy, ip("10.0.0.2")];
+        let trusted: Vec<ProxyRange> =
+            vec!["10.0.0.1".parse().unwrap(), "10.0.0.2".parse().unwrap()];
         assert_eq!(
             source_address(ip("192.0.2.9"), Some("203.0.113.5"), &trusted),
             ip("192.0.2.9")
@@ -153,5 +155,28 @@ mod tests {
             source_address(proxy, Some("junk, 10.0.0.2"), &trusted),
             ip("10.0.0.2")
         );
+    }
+
+    #[test]
+    fn trusted_proxies_may_be_cidr_ranges() {
+        let trusted: Vec<ProxyRange> =
+            vec!["10.0.0.0/8".parse().unwrap(), "fd00::/8".parse().unwrap()];
+        assert_eq!(
+            source_address(ip("10.20.30.40"), Some("203.0.113.5, 10.1.1.1"), &trusted),
+            ip("203.0.113.5")
+        );
+        assert_eq!(
+            source_address(ip("fd12::1"), Some("2001:db8::7"), &trusted),
+            ip("2001:db8::7")
+        );
+        assert_eq!(
+            source_address(ip("11.0.0.1"), Some("203.0.113.5"), &trusted),
+            ip("11.0.0.1"),
+            "outside the range"
+        );
+        for bad in ["10.0.0.0/33", "proxy.example.com", "10.0.0"] {
+            let error = bad.parse::<ProxyRange>().unwrap_err();
+            assert!(error.contains(bad), "{error}");
+        }
     }
 }

@@ -4,8 +4,9 @@ use serde_json::Value;
 use crate::helpers::{ORG, Spawn, TestApp, seed_create_body, spawn};
 use tokenmint::config::Settings;
 
+/// The test client connects from 127.0.0.1: a trusted proxy, given as a range.
 fn behind_proxy(settings: &mut Settings) {
-    settings.server.trusted_proxies = vec!["127.0.0.1".parse().unwrap()];
+    settings.server.trusted_proxies = vec!["127.0.0.0/8".parse().unwrap()];
 }
 
 /// A token request with body credentials, as if from `address` behind the proxy.
