@@ -140,7 +140,18 @@ impl Application {
 
     /// Serves until stopped (SIGTERM / Ctrl-C stop accepting and finish in-flight requests).
     pub async fn run_until_stopped(self) -> std::io::Result<()> {
-        self.server.await
+        // Expired verified-secret entries are dropped even when no request comes to do it.
+        let state = self.state.clone();
+        let sweeper = tokio::spawn(async move {
+            let every = state.verified.sweep_interval();
+            loop {
+                tokio::time::sleep(every).await;
+                state.verified.sweep();
+            }
+        });
+        let stopped = self.server.await;
+        sweeper.abort();
+        stopped
     }
 }
 

@@ -24,6 +24,7 @@ pub async fn readyz(state: web::Data<AppState>) -> HttpResponse {
                     "peak_concurrent": peak,
                     "runs": state.hasher.runs(),
                 },
+                "verified_cache": {"entries": state.verified.held()},
             }))
         }
         Err(e) => HttpResponse::ServiceUnavailable()

@@ -77,6 +77,25 @@ impl VerifiedCache {
         }
     }
 
+    /// How often [`Self::sweep`] should run: entries outlive their lifetime by at most this.
+    pub fn sweep_interval(&self) -> Duration {
+        if self.lifetime.is_zero() {
+            return Duration::from_secs(60); // nothing is ever remembered
+        }
+        (self.lifetime / 4).clamp(Duration::from_millis(100), Duration::from_secs(15))
+    }
+
+    /// Entries held now (reported by `/readyz`).
+    pub fn held(&self) -> usize {
+        self.entries().len()
+    }
+
+    /// Forgets every expired entry.
+    pub fn sweep(&self) {
+        let now = Instant::now();
+        self.entries().retain(|_, entry| now < entry.expires);
+    }
+
     fn entries(&self) -> std::sync::MutexGuard<'_, HashMap<SecretId, Entry>> {
         self.entries.lock().unwrap_or_else(|p| p.into_inner())
     }
@@ -255,6 +274,12 @@ mod tests {
         remember(&cache, &s, &right);
         std::thread::sleep(Duration::from_millis(40));
         assert!(!cache.matches(&s, &right));
+        assert_eq!(cache.entries().len(), 1, "expired, not yet swept");
+        cache.sweep();
+        assert!(
+            cache.entries().is_empty(),
+            "a sweep forgets expired entries"
+        );
         let off = VerifiedCache::new(Duration::ZERO, 10);
         remember(&off, &s, &right);
         assert!(!off.matches(&s, &right));

@@ -189,3 +189,21 @@ async fn warm_token_requests_need_no_redis_round_trip() {
         "warm requests read Redis (GET, ZRANGE calls before/after)"
     );
 }
+
+#[tokio::test]
+async fn remembered_secrets_are_forgotten_after_their_lifetime_without_any_traffic() {
+    let app = crate::helpers::spawn(crate::helpers::Spawn {
+        configure: Box::new(|s| s.secrets.verified_cache_secs = 1),
+        ..crate::helpers::Spawn::default()
+    })
+    .await;
+    let (client, secret) = app.create_client(ORG, &seed_create_body()).await;
+    let id = client["client_id"].as_str().unwrap().to_owned();
+    warm(&app, &id, &secret).await;
+    let entries = |ready: serde_json::Value| ready["verified_cache"]["entries"].as_u64().unwrap();
+    // The admin's own secret and this one.
+    assert_eq!(entries(app.get_json("/readyz").await), 2);
+    // Lifetime 1 s, swept every 250 ms: gone by 1.6 s with no token request in between.
+    tokio::time::sleep(std::time::Duration::from_millis(1600)).await;
+    assert_eq!(entries(app.get_json("/readyz").await), 0);
+}
