@@ -1,8 +1,8 @@
 //! In-process token signing rate of each algorithm on one core, the ceiling the token
 //! endpoint is measured against by `scripts/bench.sh`.
 //!
-//! `cargo run --release --example bench_sign [seconds]` prints one line per algorithm:
-//! `<alg> <signs per second>`.
+//! `cargo run --release --example bench_sign [seconds [alg]]` prints one line per algorithm
+//! (or for `alg` only): `<alg> <signs per second>`.
 
 use std::time::{Duration, Instant};
 
@@ -14,6 +14,7 @@ fn main() {
         .nth(1)
         .and_then(|s| s.parse().ok())
         .unwrap_or(2.0);
+    let only = std::env::args().nth(2);
     let mut claims = Map::new();
     for (k, v) in [
         ("iss", json!("http://127.0.0.1:8080")),
@@ -31,6 +32,9 @@ fn main() {
         claims.insert(k.into(), v);
     }
     for alg in [Alg::Es256, Alg::EdDsa, Alg::Rs256] {
+        if only.as_deref().is_some_and(|name| name != alg.name()) {
+            continue;
+        }
         let dir = tempfile::tempdir().unwrap();
         keys::generate(dir.path(), alg).unwrap();
         let ring = KeyRing::load(dir.path(), "", "at+jwt").unwrap();

@@ -127,9 +127,14 @@ create_client() { # prints "id secret"
     python3 -c 'import json,sys; d=json.load(sys.stdin); print(d["client"]["client_id"], d["plain_secret"])'
 }
 
-echo "bench.sh: in-process signing rates" >&2
+# In-process signing rate of one algorithm, measured right before its token runs (the
+# machine's speed drifts, so a rate from minutes earlier would skew the ratio).
 declare -A SIGN
-while read -r alg rate; do SIGN[$alg]=$rate; done < <(target/release/examples/bench_sign 2)
+sign_rate() { # $1 = ES256 | EdDSA | RS256
+  local alg rate
+  read -r alg rate < <(target/release/examples/bench_sign 2 "$1")
+  SIGN[$alg]=$rate
+}
 CORES=$(nproc)
 
 declare -A TOKEN
@@ -142,6 +147,7 @@ curl -sf -d grant_type=client_credentials -d "client_id=$WARM_ID" -d "client_sec
 # minute), so /healthz and the ES256 token endpoint are measured in alternating rounds;
 # each round gives one ratio, and the table shows medians.
 cp "$(token_lua "$WARM_ID" "$WARM_SECRET")" "$work/warm.lua"
+sign_rate ES256
 HS=()
 TS=()
 for _ in $(seq "$ROUNDS"); do
@@ -208,6 +214,7 @@ for alg in EdDSA RS256; do
   echo "bench.sh: $alg server: warm tokens" >&2
   start_server "$alg"
   curl -sf -d grant_type=client_credentials -d "client_id=$WARM_ID" -d "client_secret=$WARM_SECRET" "$BASE/oauth/token" >/dev/null
+  sign_rate "$alg"
   TOKEN[$alg]=$(measure "$CONNECTIONS" "$SECONDS_EACH" "$BASE/oauth/token" "$work/warm.lua")
   stop_server
 done
@@ -281,7 +288,8 @@ machine, so every figure is relative to the same run's `/healthz`.
 
 - `wrk -t2 -c{conns} -d{secs}s --latency` against each endpoint; token requests are
   `client_secret_post` bodies for one warm client (its secret verified once beforehand).
-- Signing rate: `target/release/examples/bench_sign` (parsed key pair, one core).
+- Signing rate: `target/release/examples/bench_sign 2 <alg>` (parsed key pair, one core),
+  run right before that algorithm's token measurements.
 - Cold path: {cold} clients created through the admin API, then their first token requests
   fired 32 at a time with curl while wrk measures warm requests (16 connections).
 - Seeding: `target/release/examples/seed` writes clients directly into Redis.
