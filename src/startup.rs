@@ -18,6 +18,7 @@ use crate::crypto::secret::HashError;
 use crate::crypto::{Hasher, KeyRing};
 use crate::http::{discovery, health, org_clients, token, v1_clients};
 use crate::oauth::bruteforce::Guard;
+use crate::oauth::claims::ConstantCache;
 use crate::oauth::usage::UsageRecorder;
 use crate::oauth::verified::VerifiedCache;
 use crate::state::AppState;
@@ -34,6 +35,9 @@ pub enum StartError {
     #[error("{0}")]
     Tls(String),
 }
+
+/// Grants whose constant claims are kept encoded (a few hundred bytes each).
+const CLAIMS_CACHE_ENTRIES: usize = 10_000;
 
 pub struct Application {
     server: Server,
@@ -88,6 +92,7 @@ impl Application {
             usage,
             guard,
             verified,
+            claims: ConstantCache::new(CLAIMS_CACHE_ENTRIES),
         });
         let app_state = state.clone();
         let mut server = HttpServer::new(move || {

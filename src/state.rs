@@ -4,6 +4,7 @@
 use crate::config::Settings;
 use crate::crypto::{Hasher, KeyRing};
 use crate::oauth::bruteforce::Guard;
+use crate::oauth::claims::ConstantCache;
 use crate::oauth::usage::UsageRecorder;
 use crate::oauth::verified::VerifiedCache;
 use crate::store::Store;
@@ -18,4 +19,5 @@ pub struct AppState {
     pub usage: UsageRecorder,
     pub guard: Guard,
     pub verified: VerifiedCache,
+    pub claims: ConstantCache,
 }

@@ -6,8 +6,10 @@
 //! - [`error`]: RFC 6749 errors, [`OAuthError`].
 //! - [`usage`]: throttled, off-path recording of `last_used_time`.
 //! - [`verified`]: secrets that recently passed argon2, checked again by HMAC.
+//! - [`claims`]: the access token's claims, the part constant per grant cached.
 
 pub mod bruteforce;
+pub mod claims;
 pub mod error;
 pub mod request;
 pub mod usage;
@@ -19,7 +21,6 @@ use rand::RngExt;
 use std::sync::Arc;
 
 use serde::Serialize;
-use serde::ser::SerializeMap;
 
 use crate::crypto::jwt;
 use crate::crypto::secret::HashError;
@@ -27,6 +28,7 @@ use crate::domain::{Client, ClientId, Secret, Timestamp};
 use crate::state::AppState;
 use crate::store::StoreError;
 use bruteforce::Verdict;
+use claims::{Constant, Grant};
 pub use error::OAuthError;
 pub use request::TokenRequest;
 
@@ -92,6 +94,39 @@ pub async fn issue(
         Err(e) => return Err(e),
     };
     let secret = &client.secrets[secret];
+    // The claims every token of this grant shares; cached when nothing is narrowed.
+    let grant = || grant_claims(&state.issuer, &client, secret, &request);
+    let narrowed =
+        request.scope.is_some() || !request.targets.is_empty() || request.environment.is_some();
+    let constant = if narrowed {
+        Arc::new(grant()?)
+    } else {
+        state.claims.get_or_build(&client, &secret.id, grant)?
+    };
+
+    let now = Timestamp::now().as_secs();
+    let payload = constant.payload(now, now + u64::from(client.expiry), &token_id());
+    let access_token = jwt::mint_payload(state.keys.active(), &payload).map_err(|e| {
+        tracing::error!(error = %e, "signing a token failed");
+        OAuthError::ServerError
+    })?;
+    state.usage.record(&client.client_id, &secret.id);
+    Ok(TokenResponse {
+        access_token,
+        token_type: "Bearer",
+        expires_in: client.expiry,
+        scope: constant.scope.clone(),
+    })
+}
+
+/// What the request is granted (its scope, audience/resource and environment narrowing
+/// checked against the client and secret), as the claims its tokens share.
+fn grant_claims(
+    issuer: &str,
+    client: &Client,
+    secret: &Secret,
+    request: &TokenRequest,
+) -> Result<Constant, OAuthError> {
     let scopes = narrow(
         &client.scopes,
         request.scope.as_deref().unwrap_or("").split(' '),
@@ -103,33 +138,14 @@ pub async fn issue(
         |target| OAuthError::InvalidTarget(format!("{target:?} is not an audience of this client")),
     )?;
     let environments = granted_environments(secret, request.environment.as_deref())?;
-
-    let now = Timestamp::now().as_secs();
-    let scope = scopes.join(" ");
-    let jti = token_id();
-    let claims = AccessTokenClaims {
-        iss: &state.issuer,
-        client: &client,
+    Ok(Grant {
+        issuer,
+        client,
         audience: &audience,
-        iat: now,
-        exp: now + u64::from(client.expiry),
-        jti: &jti,
-        scope: &scope,
         scopes: &scopes,
         environments: environments.as_deref(),
-    };
-
-    let access_token = jwt::mint(state.keys.active(), &claims).map_err(|e| {
-        tracing::error!(error = %e, "signing a token failed");
-        OAuthError::ServerError
-    })?;
-    state.usage.record(&client.client_id, &secret.id);
-    Ok(TokenResponse {
-        access_token,
-        token_type: "Bearer",
-        expires_in: client.expiry,
-        scope,
-    })
+    }
+    .constant())
 }
 
 fn unavailable(e: StoreError) -> OAuthError {
@@ -137,51 +153,6 @@ fn unavailable(e: StoreError) -> OAuthError {
     OAuthError::TemporarilyUnavailable(
         "the token service is temporarily unavailable; retry shortly".into(),
     )
-}
-
-/// The access token's claims (contract §3), serialized straight from borrowed data.
-struct AccessTokenClaims<'a> {
-    iss: &'a str,
-    client: &'a Client,
-    audience: &'a [&'a str],
-    iat: u64,
-    exp: u64,
-    jti: &'a str,
-    scope: &'a str,
-    scopes: &'a [&'a str],
-    environments: Option<&'a [&'a str]>,
-}
-
-impl Serialize for AccessTokenClaims<'_> {
-    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        let client = self.client;
-        let mut map = serializer.serialize_map(None)?;
-        map.serialize_entry("iss", self.iss)?;
-        map.serialize_entry("sub", &client.client_id)?;
-        map.serialize_entry("client_id", &client.client_id)?;
-        match self.audience {
-            [] => {}
-            [one] => map.serialize_entry("aud", one)?,
-            many => map.serialize_entry("aud", many)?,
-        }
-        map.serialize_entry("iat", &self.iat)?;
-        map.serialize_entry("nbf", &self.iat)?;
-        map.serialize_entry("exp", &self.exp)?;
-        map.serialize_entry("jti", self.jti)?;
-        map.serialize_entry("scope", self.scope)?;
-        map.serialize_entry("scopes", self.scopes)?;
-        if let Some(org) = &client.organization_id {
-            map.serialize_entry("oid", org)?;
-        }
-        if let Some(environments) = self.environments {
-            map.serialize_entry("environments", environments)?;
-        }
-        // Custom claim keys are validated not to collide with any of the above.
-        for claim in &client.custom_claims {
-            map.serialize_entry(&claim.key, &claim.value)?;
-        }
-        map.end()
-    }
 }
 
 /// `tkn_` + 128 random bits, hex.

@@ -89,6 +89,41 @@ async fn the_token_carries_every_claim_of_the_contract() {
 }
 
 #[tokio::test]
+async fn a_client_update_shows_in_the_very_next_token() {
+    let app = spawn_app().await;
+    let (client, secret) = app.create_client(ORG, &seed_create_body()).await;
+    let id = client["client_id"].as_str().unwrap();
+    let before = app.verify(&app.token_for(id, &secret).await).await;
+    assert_eq!(before["service"], "deployment");
+    // Tokens of the same grant differ only in their own claims.
+    let again = app.verify(&app.token_for(id, &secret).await).await;
+    assert_ne!(before["jti"], again["jti"]);
+
+    let path = format!("{}/{id}", crate::helpers::TestApp::clients_path(ORG));
+    let update = json!({
+        "scopes": ["read:deployments"],
+        "audience": ["https://other.example.com"],
+        "custom_claims": [{"key": "service", "value": "billing"}],
+        "expiry": 600,
+    });
+    assert_eq!(app.patch(&path, &update).await.status(), StatusCode::OK);
+    let response = app.token_request(id, &secret, &[]).await;
+    let body: Value = response.json().await.unwrap();
+    assert_eq!(body["scope"], "read:deployments");
+    assert_eq!(body["expires_in"], 600);
+    let after = app.verify(body["access_token"].as_str().unwrap()).await;
+    assert_eq!(after["scopes"], json!(["read:deployments"]));
+    assert_eq!(after["scope"], "read:deployments");
+    assert_eq!(after["aud"], "https://other.example.com");
+    assert_eq!(after["service"], "billing");
+    assert!(after.get("environment").is_none(), "custom claims replaced");
+    assert_eq!(
+        after["exp"].as_u64().unwrap() - after["iat"].as_u64().unwrap(),
+        600
+    );
+}
+
+#[tokio::test]
 async fn basic_and_post_authentication_both_work_and_json_bodies_too() {
     let app = spawn_app().await;
     let (client, secret) = app.create_client(ORG, &seed_create_body()).await;
