@@ -54,11 +54,11 @@ impl Guard {
     /// Whether a request for `client_id` from `address` may try to authenticate.
     pub async fn check(
         &self,
-        client_id: &str,
+        client_id: Option<&ClientId>,
         address: IpAddr,
     ) -> Result<(Attempt, Verdict), StoreError> {
         let names = self.store.names();
-        let [pair_key, address_key] = names.failures(ClientId::parse(client_id).as_ref(), address);
+        let [pair_key, address_key] = names.failures(client_id, address);
         let now = Timestamp::now().as_millis();
         let [(pair, pair_oldest), (by_address, address_oldest)] = self
             .store

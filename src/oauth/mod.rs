@@ -74,15 +74,17 @@ pub async fn issue(
             request.grant_type
         )));
     }
+    // `None` for a presented id that cannot be a client's: it fails like an unknown one.
+    let client_id = ClientId::parse(&request.credentials.client_id);
     let (attempt, verdict) = state
         .guard
-        .check(&request.credentials.client_id, source)
+        .check(client_id.as_ref(), source)
         .await
         .map_err(unavailable)?;
     if let Verdict::Blocked { retry_after_secs } = verdict {
         return Err(OAuthError::TooManyAttempts { retry_after_secs });
     }
-    let (client, secret) = match authenticate(state, &request).await {
+    let (client, secret) = match authenticate(state, &request, client_id.as_ref()).await {
         Ok(found) => {
             state.guard.succeeded(&attempt).await.map_err(unavailable)?;
             found
@@ -167,15 +169,16 @@ fn token_id() -> String {
 async fn authenticate(
     state: &AppState,
     request: &TokenRequest,
+    client_id: Option<&ClientId>,
 ) -> Result<(Arc<Client>, usize), OAuthError> {
     let credentials = &request.credentials;
     let failed = OAuthError::InvalidClient {
         basic: credentials.basic,
     };
-    let client = match ClientId::parse(&credentials.client_id) {
+    let client = match client_id {
         Some(id) => state
             .store
-            .get_client_cached(&id)
+            .get_client_cached(id)
             .await
             .map_err(unavailable)?,
         None => None,
