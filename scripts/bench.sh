@@ -288,7 +288,8 @@ machine, so every figure is relative to the same run's `/healthz`.
 
 - `wrk -t2 -c{conns} -d{secs}s --latency` against each endpoint; token requests are
   `client_secret_post` bodies for one warm client (its secret verified once beforehand).
-- Signing rate: `target/release/examples/bench_sign 2 <alg>` (parsed key pair, one core),
+- Signing rate: `target/release/examples/bench_sign 2 <alg>` (parsed key pair, claims
+  encoded once as the endpoint keeps them, one core),
   run right before that algorithm's token measurements.
 - Cold path: {cold} clients created through the admin API, then their first token requests
   fired 32 at a time with curl while wrk measures warm requests (16 connections).

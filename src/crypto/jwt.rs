@@ -8,33 +8,14 @@ use serde::Deserialize;
 
 use super::keys::{KeyError, KeyRing, SigningKey};
 
-/// Signs `claims` (serializing to a JSON object) with `key`: `header.claims.signature`,
-/// base64url.
-pub fn mint(key: &SigningKey, claims: &impl serde::Serialize) -> Result<String, KeyError> {
-    let claims = serde_json::to_vec(claims).map_err(|_| KeyError::Sign)?;
-    let mut token = started(key, claims.len() * 4 / 3);
-    URL_SAFE_NO_PAD.encode_string(&claims, &mut token);
-    signed(key, token)
-}
-
-/// Signs a payload that is already base64url-encoded claims.
+/// Signs `payload` (base64url-encoded JSON claims) with `key`: `header.payload.signature`,
+/// each part base64url.
 pub fn mint_payload(key: &SigningKey, payload: &str) -> Result<String, KeyError> {
-    let mut token = started(key, payload.len());
-    token.push_str(payload);
-    signed(key, token)
-}
-
-/// `header.`, with room for a payload of about `payload_len` and the signature.
-fn started(key: &SigningKey, payload_len: usize) -> String {
     let header = key.header_b64();
-    let mut token = String::with_capacity(header.len() + payload_len + 400);
+    let mut token = String::with_capacity(header.len() + payload.len() + 400);
     token.push_str(header);
     token.push('.');
-    token
-}
-
-/// `header.payload` → `header.payload.signature`.
-fn signed(key: &SigningKey, mut token: String) -> Result<String, KeyError> {
+    token.push_str(payload);
     let signature = key.sign(token.as_bytes())?;
     token.push('.');
     URL_SAFE_NO_PAD.encode_string(&signature, &mut token);

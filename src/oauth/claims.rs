@@ -91,13 +91,20 @@ impl Constant {
     }
 }
 
-type Key = (ClientId, u64, SecretId);
+/// A cached part is for one secret of one version of its client's document.
+struct Cached {
+    client: ClientId,
+    version: u64,
+    constant: Arc<Constant>,
+}
 
-/// Constant parts of un-narrowed grants, per (client id, document version, secret id).
+/// Constant parts of un-narrowed grants, one per secret, replaced when the client's document
+/// changes (as the store's decoded documents are). Looked up by reference: a hit allocates
+/// nothing.
 pub struct ConstantCache {
     capacity: usize,
     /// A std Mutex: held for a map operation, never across an `.await`.
-    entries: Mutex<HashMap<Key, Arc<Constant>>>,
+    entries: Mutex<HashMap<SecretId, Cached>>,
 }
 
 impl ConstantCache {
@@ -114,21 +121,26 @@ impl ConstantCache {
         secret: &SecretId,
         build: impl FnOnce() -> Result<Constant, E>,
     ) -> Result<Arc<Constant>, E> {
-        let key = (client.client_id.clone(), client.version, secret.clone());
         let mut entries = self.entries.lock().unwrap_or_else(|p| p.into_inner());
-        if let Some(found) = entries.get(&key) {
-            return Ok(Arc::clone(found));
+        if let Some(cached) = entries.get(secret)
+            && cached.version == client.version
+            && cached.client == client.client_id
+        {
+            return Ok(Arc::clone(&cached.constant));
         }
-        let built = Arc::new(build()?);
-        if entries.len() >= self.capacity {
-            // Old versions pile up here; dropping them all is simplest, and each live
-            // grant rebuilds its part once.
-            entries.clear();
-        }
+        let constant = Arc::new(build()?);
         if self.capacity > 0 {
-            entries.insert(key, Arc::clone(&built));
+            if entries.len() >= self.capacity && !entries.contains_key(secret) {
+                entries.clear();
+            }
+            let cached = Cached {
+                client: client.client_id.clone(),
+                version: client.version,
+                constant: Arc::clone(&constant),
+            };
+            entries.insert(secret.clone(), cached);
         }
-        Ok(built)
+        Ok(constant)
     }
 }
 
