@@ -80,8 +80,8 @@ done
 redis-cli -p "${nodes[0]}" cluster info | grep -q 'cluster_state:ok' ||
   { echo "test.sh: the Redis Cluster is not ok" >&2; exit 1; }
 
-export TOKENMINT_TEST_REDIS_URL="redis://127.0.0.1:$port"
-TOKENMINT_TEST_REDIS_CLUSTER_URLS=$(printf 'redis://127.0.0.1:%s,' "${nodes[@]}")
-export TOKENMINT_TEST_REDIS_CLUSTER_URLS=${TOKENMINT_TEST_REDIS_CLUSTER_URLS%,}
+export TMTEST_REDIS_URL="redis://127.0.0.1:$port"
+TMTEST_REDIS_CLUSTER_URLS=$(printf 'redis://127.0.0.1:%s,' "${nodes[@]}")
+export TMTEST_REDIS_CLUSTER_URLS=${TMTEST_REDIS_CLUSTER_URLS%,}
 echo "test.sh: redis-server on 127.0.0.1:$port, Redis Cluster on ports ${nodes[*]}" >&2
 cargo test --locked "$@"

@@ -23,6 +23,9 @@ async fn redis_store(settings: &Settings) -> Result<Store, Box<dyn Error>> {
 /// `tokenmint serve [--dev]`.
 pub async fn serve(loaded: Loaded, dev: bool) -> CommandResult {
     let settings = loaded.settings;
+    if !dev {
+        settings.check_issuer_for_serving()?;
+    }
     let store = if dev && !loaded.redis_url_explicit {
         Store::memory(&settings.redis.key_prefix)
     } else {

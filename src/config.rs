@@ -6,10 +6,12 @@ use std::net::IpAddr;
 use std::path::PathBuf;
 use std::str::FromStr;
 
-use figment::Figment;
 use figment::providers::{Env, Format, Toml};
+use figment::value::{Dict, Value};
+use figment::{Figment, Profile, Provider};
 use ipnet::IpNet;
 use serde::{Deserialize, Deserializer};
+use tracing_subscriber::EnvFilter;
 
 use crate::domain::ExpiryBounds;
 
@@ -148,7 +150,16 @@ pub struct UsageSettings {
 #[derive(Clone, Debug, Deserialize)]
 pub struct LogSettings {
     pub level: String,
-    pub format: String,
+    pub format: LogFormat,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum LogFormat {
+    /// For people.
+    Text,
+    /// For log pipelines.
+    Json,
 }
 
 /// Settings plus a fact about where they came from that `serve --dev` needs.
@@ -159,28 +170,183 @@ pub struct Loaded {
     pub redis_url_explicit: bool,
 }
 
+/// Variables Kubernetes sets in every pod for a Service named `tokenmint` (service links):
+/// not settings, so not refused.
+fn is_service_link(key: &str) -> bool {
+    let key = key.to_ascii_uppercase();
+    key == "SERVICE_HOST"
+        || key.starts_with("SERVICE_PORT")
+        || key == "PORT"
+        || (key.starts_with("PORT_") && !key.contains("__"))
+}
+
 fn overrides() -> Figment {
     let mut figment = Figment::new();
     if let Ok(path) = std::env::var("TOKENMINT_CONFIG") {
         figment = figment.merge(Toml::file_exact(path));
     }
-    figment.merge(Env::prefixed(ENV_PREFIX).split("__").ignore(&["config"]))
+    figment.merge(
+        Env::prefixed(ENV_PREFIX)
+            .split("__")
+            .ignore(&["config"])
+            .filter(|key| !is_service_link(key.as_str())),
+    )
+}
+
+/// Every setting's dotted path, from the compiled-in defaults (which list them all).
+fn known_paths() -> Vec<String> {
+    fn walk(prefix: &str, dict: &Dict, out: &mut Vec<String>) {
+        for (key, value) in dict {
+            let path = if prefix.is_empty() {
+                key.clone()
+            } else {
+                format!("{prefix}.{key}")
+            };
+            match value {
+                Value::Dict(_, inner) => walk(&path, inner, out),
+                _ => out.push(path),
+            }
+        }
+    }
+    let mut out = Vec::new();
+    if let Ok(data) = Toml::string(DEFAULTS).data()
+        && let Some(dict) = data.get(&Profile::Default)
+    {
+        walk("", dict, &mut out);
+    }
+    out
+}
+
+/// Every key the operator set (file or environment) that is not a setting, named with where
+/// it came from and the nearest known setting: a typo must not silently leave a default.
+fn unknown_keys(overrides: &Figment) -> Vec<String> {
+    fn walk(prefix: &str, dict: &Dict, known: &[String], out: &mut Vec<String>) {
+        for (key, value) in dict {
+            let path = if prefix.is_empty() {
+                key.clone()
+            } else {
+                format!("{prefix}.{key}")
+            };
+            let is_section = known.iter().any(|k| k.starts_with(&format!("{path}.")));
+            match value {
+                Value::Dict(_, inner) if is_section => walk(&path, inner, known, out),
+                _ if known.contains(&path) => {}
+                _ => out.push(path),
+            }
+        }
+    }
+    let known = known_paths();
+    let mut unknown = Vec::new();
+    if let Ok(data) = overrides.data() {
+        for dict in data.values() {
+            walk("", dict, &known, &mut unknown);
+        }
+    }
+    unknown
+        .into_iter()
+        .map(|path| {
+            let source = overrides
+                .find_metadata(&path)
+                .map(|metadata| {
+                    let keys: Vec<&str> = path.split('.').collect();
+                    match &metadata.source {
+                        Some(figment::Source::File(file)) => {
+                            format!("in {}", file.display())
+                        }
+                        _ => format!(
+                            "from the environment variable {}",
+                            metadata.interpolate(&Profile::Default, &keys)
+                        ),
+                    }
+                })
+                .unwrap_or_default();
+            let nearest = known
+                .iter()
+                .min_by_key(|k| strsim::damerau_levenshtein(k, &path))
+                .map(|k| {
+                    let env = format!("{ENV_PREFIX}{}", k.replace('.', "__").to_uppercase());
+                    format!("; did you mean {k} ({env})?")
+                })
+                .unwrap_or_default();
+            format!("unknown setting {path} {source}{nearest}")
+        })
+        .collect()
 }
 
 /// Loads the layered configuration and checks it.
-pub fn load() -> Result<Loaded, Box<figment::Error>> {
+pub fn load() -> Result<Loaded, ConfigError> {
     let overrides = overrides();
+    let unknown = unknown_keys(&overrides);
+    if !unknown.is_empty() {
+        return Err(ConfigError(unknown.join("\n")));
+    }
     let redis_url_explicit = overrides.find_value("redis.url").is_ok();
     let settings: Settings = Figment::from(Toml::string(DEFAULTS))
         .merge(overrides)
-        .extract()?;
+        .extract()
+        .map_err(|e| ConfigError(e.to_string()))?;
     settings
         .validate()
-        .map_err(|e| Box::new(figment::Error::from(e)))?;
+        .map_err(|errors| ConfigError(errors.join("\n")))?;
     Ok(Loaded {
         settings,
         redis_url_explicit,
     })
+}
+
+/// What is wrong with the configuration, each problem naming its setting.
+#[derive(Debug, thiserror::Error)]
+#[error("{0}")]
+pub struct ConfigError(pub String);
+
+/// `setting` must lie in `range` (the message states it).
+fn in_range<T: PartialOrd + fmt::Display>(
+    errors: &mut Vec<String>,
+    setting: &str,
+    value: T,
+    range: std::ops::RangeInclusive<T>,
+    unit: &str,
+) {
+    if !range.contains(&value) {
+        errors.push(format!(
+            "{setting} must be from {} to {}{unit} (got {value})",
+            range.start(),
+            range.end()
+        ));
+    }
+}
+
+/// The machine's memory in bytes, if it can be read.
+fn machine_memory() -> Option<u64> {
+    let meminfo = std::fs::read_to_string("/proc/meminfo").ok()?;
+    let line = meminfo.lines().find(|l| l.starts_with("MemTotal:"))?;
+    let kib: u64 = line.split_whitespace().nth(1)?.parse().ok()?;
+    Some(kib * 1024)
+}
+
+/// Checks a log filter more strictly than `EnvFilter` does: EnvFilter takes a bare word it
+/// does not know (`verbose`) as a target name and so logs nothing at all. Every directive
+/// must be a level, or `target=level`.
+pub fn check_log_filter(filter: &str) -> Result<(), String> {
+    const LEVELS: &[&str] = &["off", "error", "warn", "info", "debug", "trace"];
+    let is_level = |word: &str| LEVELS.iter().any(|l| l.eq_ignore_ascii_case(word.trim()));
+    let usage = "use a level (off, error, warn, info, debug, trace) or target=level, comma-separated, \
+                 e.g. \"info\" or \"tokenmint=debug,info\"";
+    if filter.trim().is_empty() {
+        return Err(format!("is empty; {usage}"));
+    }
+    for directive in filter.split(',').map(str::trim) {
+        let ok = match directive.rsplit_once('=') {
+            Some((target, level)) => !target.trim().is_empty() && is_level(level),
+            None => is_level(directive),
+        };
+        if !ok {
+            return Err(format!("{directive:?} is not a log directive; {usage}"));
+        }
+    }
+    EnvFilter::try_new(filter)
+        .map(drop)
+        .map_err(|e| format!("is not a valid filter ({e}); {usage}"))
 }
 
 impl Settings {
@@ -199,27 +365,220 @@ impl Settings {
         }
     }
 
-    fn validate(&self) -> Result<(), String> {
-        let t = &self.tokens;
-        if !(t.min_expiry <= t.default_expiry && t.default_expiry <= t.max_expiry)
-            || t.min_expiry == 0
+    /// Every problem with the settings, each naming its setting and the allowed values.
+    fn validate(&self) -> Result<(), Vec<String>> {
+        let mut errors = Vec::new();
+        let e = &mut errors;
+        let server = &self.server;
+        in_range(
+            e,
+            "server.workers",
+            server.workers,
+            0..=512,
+            " (0: one per core)",
+        );
+        in_range(
+            e,
+            "server.admin_body_limit",
+            server.admin_body_limit,
+            1024..=16 << 20,
+            " bytes",
+        );
+        in_range(
+            e,
+            "server.token_body_limit",
+            server.token_body_limit,
+            512..=1 << 20,
+            " bytes",
+        );
+        in_range(
+            e,
+            "server.request_timeout_ms",
+            server.request_timeout_ms,
+            1..=600_000,
+            " ms",
+        );
+        in_range(
+            e,
+            "server.keep_alive_secs",
+            server.keep_alive_secs,
+            1..=3600,
+            " s",
+        );
+        in_range(
+            e,
+            "server.max_connections",
+            server.max_connections,
+            1..=1_000_000,
+            "",
+        );
+        in_range(
+            e,
+            "server.max_header_bytes",
+            server.max_header_bytes,
+            1024..=131_072,
+            " bytes",
+        );
+        let issuer = &server.issuer;
+        if !issuer.is_empty()
+            && (!(issuer.starts_with("https://") || issuer.starts_with("http://"))
+                || issuer.contains(['?', '#'])
+                || issuer.ends_with('/')
+                || issuer
+                    .split_once("://")
+                    .is_some_and(|(_, rest)| rest.is_empty()))
         {
-            return Err("tokens: need 0 < min_expiry <= default_expiry <= max_expiry".into());
+            e.push(format!(
+                "server.issuer must be an http(s) URL without query, fragment or trailing slash, \
+                 e.g. https://auth.example.com (got {issuer:?})"
+            ));
+        }
+        let redis = &self.redis;
+        in_range(e, "redis.timeout_ms", redis.timeout_ms, 1..=60_000, " ms");
+        in_range(
+            e,
+            "redis.client_cache_entries",
+            redis.client_cache_entries,
+            0..=10_000_000,
+            "",
+        );
+        if redis.key_prefix.is_empty() || redis.key_prefix.contains(['{', '}']) {
+            e.push("redis.key_prefix must be non-empty and must not contain braces".into());
+        }
+        in_range(
+            e,
+            "keys.jwks_max_age",
+            self.keys.jwks_max_age,
+            0..=86_400,
+            " s",
+        );
+        let t = &self.tokens;
+        in_range(e, "tokens.min_expiry", t.min_expiry, 1..=31_536_000, " s");
+        in_range(e, "tokens.max_expiry", t.max_expiry, 1..=31_536_000, " s");
+        if !(t.min_expiry <= t.default_expiry && t.default_expiry <= t.max_expiry) {
+            e.push(format!(
+                "tokens: need min_expiry <= default_expiry <= max_expiry (got {} <= {} <= {})",
+                t.min_expiry, t.default_expiry, t.max_expiry
+            ));
+        }
+        if !matches!(t.typ.as_str(), "at+jwt" | "JWT") {
+            e.push(format!(
+                "tokens.typ must be at+jwt or JWT (got {:?})",
+                t.typ
+            ));
         }
         if self.admin.scope.is_empty()
             || crate::domain::fields::scope_token(&self.admin.scope).is_err()
         {
-            return Err("admin.scope must be a valid scope token".into());
+            e.push("admin.scope must be a valid scope token (printable ASCII, no spaces)".into());
+        }
+        let secrets = &self.secrets;
+        in_range(
+            e,
+            "secrets.max_per_client",
+            secrets.max_per_client,
+            1..=100,
+            "",
+        );
+        in_range(
+            e,
+            "secrets.verified_cache_secs",
+            secrets.verified_cache_secs,
+            0..=86_400,
+            " s",
+        );
+        in_range(
+            e,
+            "secrets.verified_cache_entries",
+            secrets.verified_cache_entries,
+            1..=10_000_000,
+            "",
+        );
+        if secrets.prefix.len() > 16 || !secrets.prefix.bytes().all(|b| b.is_ascii_graphic()) {
+            e.push("secrets.prefix must be at most 16 printable ASCII characters".into());
+        }
+        let a = &self.argon2;
+        in_range(
+            e,
+            "argon2.memory_kib",
+            a.memory_kib,
+            8 * a.parallelism.max(1)..=1 << 20,
+            " KiB",
+        );
+        in_range(e, "argon2.iterations", a.iterations, 1..=64, "");
+        in_range(e, "argon2.parallelism", a.parallelism, 1..=64, "");
+        in_range(
+            e,
+            "argon2.max_concurrent",
+            a.max_concurrent,
+            0..=256,
+            " (0: one per core)",
+        );
+        in_range(e, "argon2.max_queue", a.max_queue, 0..=100_000, "");
+        let threads = match a.max_concurrent {
+            0 => std::thread::available_parallelism().map_or(1, usize::from),
+            n => n,
+        };
+        let needed = u64::from(a.memory_kib) * 1024 * threads as u64;
+        if let Some(memory) = machine_memory()
+            && needed > memory / 2
+        {
+            e.push(format!(
+                "argon2.memory_kib x argon2.max_concurrent ({} KiB x {threads}) needs {} MiB, more \
+                 than half of this machine's {} MiB; lower either",
+                a.memory_kib,
+                needed >> 20,
+                memory >> 20
+            ));
         }
         let b = &self.bruteforce;
-        if b.window_secs == 0 || b.max_per_client_address == 0 || b.max_per_address == 0 {
-            return Err("bruteforce: window_secs and both limits must be at least 1".into());
+        in_range(e, "bruteforce.window_secs", b.window_secs, 1..=86_400, " s");
+        in_range(
+            e,
+            "bruteforce.max_per_client_address",
+            b.max_per_client_address,
+            1..=1_000_000,
+            "",
+        );
+        in_range(
+            e,
+            "bruteforce.max_per_address",
+            b.max_per_address,
+            1..=1_000_000,
+            "",
+        );
+        in_range(
+            e,
+            "usage.write_interval_secs",
+            self.usage.write_interval_secs,
+            1..=86_400,
+            " s",
+        );
+        if let Err(why) = check_log_filter(&self.log.level) {
+            e.push(format!("log.level {why}"));
         }
-        if self.secrets.max_per_client == 0 {
-            return Err("secrets.max_per_client must be at least 1".into());
+        if errors.is_empty() {
+            Ok(())
+        } else {
+            Err(errors)
         }
-        if self.redis.key_prefix.is_empty() || self.redis.key_prefix.contains(['{', '}']) {
-            return Err("redis.key_prefix must be non-empty and must not contain braces".into());
+    }
+
+    /// Refuses to serve with an issuer derived from a wildcard address: tokens would name
+    /// `http://0.0.0.0:PORT`, which no verifier can reach (allowed with `--dev`).
+    pub fn check_issuer_for_serving(&self) -> Result<(), ConfigError> {
+        let wildcard = self
+            .server
+            .bind
+            .parse::<std::net::SocketAddr>()
+            .is_ok_and(|addr| addr.ip().is_unspecified());
+        if wildcard && self.server.issuer.is_empty() {
+            return Err(ConfigError(format!(
+                "server.issuer must be set when server.bind listens on every address ({}): \
+                 tokens and discovery would otherwise name it as their issuer; set \
+                 TOKENMINT_SERVER__ISSUER=https://<the public name of this server>",
+                self.server.bind
+            )));
         }
         Ok(())
     }

@@ -71,7 +71,10 @@ async fn main() -> ExitCode {
             return ExitCode::from(2);
         }
     };
-    telemetry::init(&loaded.settings.log);
+    if let Err(e) = telemetry::init(&loaded.settings.log) {
+        eprintln!("tokenmint: configuration error: {e}");
+        return ExitCode::from(2);
+    }
     let result = match cli.command {
         Command::Serve { dev } => commands::serve(loaded, dev).await,
         Command::BootstrapAdmin { name } => commands::bootstrap(loaded.settings, &name).await,

@@ -23,6 +23,7 @@ use crate::oauth::usage::UsageRecorder;
 use crate::oauth::verified::VerifiedCache;
 use crate::state::AppState;
 use crate::store::Store;
+use crate::telemetry::RequestSpan;
 
 #[derive(Debug, thiserror::Error)]
 pub enum StartError {
@@ -99,7 +100,7 @@ impl Application {
             App::new()
                 .wrap(from_fn(limit_header_bytes))
                 .wrap(DefaultHeaders::new().add(("X-Content-Type-Options", "nosniff")))
-                .wrap(TracingLogger::default())
+                .wrap(TracingLogger::<RequestSpan>::new())
                 .app_data(app_state.clone())
                 .configure(routes)
         })

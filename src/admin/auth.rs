@@ -9,7 +9,7 @@ use actix_web::{FromRequest, HttpRequest, web};
 
 use super::error::AdminError;
 use crate::crypto::jwt;
-use crate::domain::{ClientId, OrganizationId};
+use crate::domain::{ClientId, OrganizationId, SecretId, SecretStatus, Timestamp};
 use crate::state::AppState;
 
 /// The authenticated caller of an admin endpoint.
@@ -80,6 +80,33 @@ async fn authenticate(
             "the token's client no longer holds the {admin_scope} scope"
         )));
     }
+    // The token dies with the credential that minted it: rotating a leaked admin secret
+    // cuts off every token it was used for, at once.
+    let credential = claims
+        .credential_id
+        .as_deref()
+        .and_then(SecretId::parse)
+        .ok_or_else(|| {
+            unauthenticated("the token names no credential; get a new token from /oauth/token")
+        })?;
+    match client.secret(&credential) {
+        None => {
+            return Err(unauthenticated(
+                "the credential that minted the token was deleted",
+            ));
+        }
+        Some(secret) if secret.status != SecretStatus::Active => {
+            return Err(unauthenticated(
+                "the credential that minted the token is inactive",
+            ));
+        }
+        Some(secret) if !secret.is_usable(Timestamp::now()) => {
+            return Err(unauthenticated(
+                "the credential that minted the token has expired",
+            ));
+        }
+        Some(_) => {}
+    }
     Ok(Admin {
         client_id,
         organization_id: client.organization_id,
@@ -92,6 +119,10 @@ impl FromRequest for Admin {
 
     fn from_request(req: &HttpRequest, _: &mut actix_web::dev::Payload) -> Self::Future {
         let state = req.app_data::<web::Data<AppState>>().cloned();
+        // A token in the URL ends up in access logs and browser history: refused, even
+        // beside a good header, so that the caller notices.
+        let in_query = form_urlencoded::parse(req.query_string().as_bytes())
+            .any(|(name, _)| name == "access_token");
         let authorization = req
             .headers()
             .get(header::AUTHORIZATION)
@@ -99,6 +130,12 @@ impl FromRequest for Admin {
             .map(str::to_owned);
         Box::pin(async move {
             let state = state.ok_or(AdminError::Internal)?;
+            if in_query {
+                return Err(AdminError::Unauthenticated(
+                    "access tokens are accepted in the Authorization header only, never in the URL"
+                        .into(),
+                ));
+            }
             authenticate(&state, authorization).await
         })
     }

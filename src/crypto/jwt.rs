@@ -28,6 +28,9 @@ pub struct AccessClaims {
     pub sub: String,
     #[serde(default)]
     pub scope: String,
+    /// The credential that minted the token; tokens from before the claim existed lack it.
+    #[serde(default)]
+    pub credential_id: Option<String>,
     pub exp: u64,
 }
 

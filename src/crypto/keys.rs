@@ -38,6 +38,8 @@ pub enum KeyError {
     Empty(PathBuf),
     #[error("{file}: {why}")]
     Invalid { file: String, why: String },
+    #[error("{0}")]
+    Unsafe(String),
     #[error("keys.active = {0:?} names no key in the keys folder (keys: {1})")]
     UnknownActive(String, String),
     #[error("cannot write a key file in {0}: {1}")]
@@ -233,6 +235,37 @@ pub struct KeyRing {
     active: usize,
 }
 
+/// Refuses a keys folder or key file that someone other than this process's user (or root)
+/// could change: writable by group or others, or owned by another non-root user. Whoever
+/// can add a `*.pem` there can make it sign (and so forge admin tokens). A path on a
+/// read-only mount (a Kubernetes secret volume, say) cannot be written whatever its mode
+/// bits, so only its owner is checked. Symbolic links are followed (secret volumes use them).
+pub fn ensure_trusted(path: &Path, what: &str) -> Result<(), KeyError> {
+    use std::os::unix::fs::MetadataExt;
+    let shown = path.display();
+    let metadata =
+        fs::metadata(path).map_err(|e| KeyError::Unsafe(format!("{what} {shown}: {e}")))?;
+    let me = rustix::process::geteuid().as_raw();
+    if metadata.uid() != me && metadata.uid() != 0 {
+        return Err(KeyError::Unsafe(format!(
+            "{what} {shown} is owned by another user (uid {}); it must belong to the user \
+             tokenmint runs as (uid {me}) or to root: `chown {me} {shown}`",
+            metadata.uid()
+        )));
+    }
+    let mode = metadata.permissions().mode() & 0o7777;
+    let read_only_mount = rustix::fs::statvfs(path)
+        .is_ok_and(|fs| fs.f_flag.contains(rustix::fs::StatVfsMountFlags::RDONLY));
+    if mode & 0o022 != 0 && !read_only_mount {
+        let fix = if metadata.is_dir() { "700" } else { "600" };
+        return Err(KeyError::Unsafe(format!(
+            "{what} {shown} can be written by group or others (mode {mode:o}), so another user \
+             could plant a signing key; restrict it with `chmod {fix} {shown}`"
+        )));
+    }
+    Ok(())
+}
+
 fn pem_files(dir: &Path) -> Result<Vec<PathBuf>, KeyError> {
     let entries = match fs::read_dir(dir) {
         Ok(entries) => entries,
@@ -257,6 +290,9 @@ impl KeyRing {
     /// Loads every `*.pem` in `dir`. `active` is a file name (with or without `.pem`) or a
     /// kid; empty means the only key, else the one whose file name sorts last.
     pub fn load(dir: &Path, active: &str, typ: &str) -> Result<Self, KeyError> {
+        if dir.exists() {
+            ensure_trusted(dir, "the keys folder")?;
+        }
         let mut keys: Vec<Arc<SigningKey>> = Vec::new();
         for path in pem_files(dir)? {
             let file_name = path
@@ -264,6 +300,7 @@ impl KeyRing {
                 .unwrap_or_default()
                 .to_string_lossy()
                 .into_owned();
+            ensure_trusted(&path, "key file")?;
             crate::tls::ensure_owner_only(&path).map_err(|why| KeyError::Invalid {
                 file: file_name.clone(),
                 why,

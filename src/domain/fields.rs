@@ -44,6 +44,8 @@ pub const RESERVED_CLAIMS: &[&str] = &[
     "scope",
     "scopes",
     "client_id",
+    "credential_id",
+    "scp",
     "oid",
     "typ",
     "azp",
@@ -105,9 +107,34 @@ fn bounded_text(
     Ok(text.to_owned())
 }
 
-/// Client name (`name` / `displayName`): 1..=256 characters, no control characters.
+/// Characters that make a name display as something it is not: bidirectional embeddings,
+/// overrides and isolates (U+202A-202E, U+2066-2069, the marks U+200E, U+200F, U+061C), and
+/// invisible ones (zero-width space, joiners, word joiner, BOM, soft hyphen).
+fn is_deceptive(c: char) -> bool {
+    matches!(c,
+        '\u{202A}'..='\u{202E}' | '\u{2066}'..='\u{2069}' | '\u{200E}' | '\u{200F}' | '\u{061C}'
+        | '\u{200B}'..='\u{200D}' | '\u{2060}' | '\u{FEFF}' | '\u{00AD}')
+}
+
+/// A name people read in consoles and logs: `min..=256` characters, not only whitespace,
+/// no control, bidirectional-override or zero-width characters.
+fn name(value: &Value, field: &str, min: usize) -> Parsed<String> {
+    let text = bounded_text(value, field, min, 256, false)?;
+    if !text.is_empty() && text.trim().is_empty() {
+        return Err(one(field, "must not consist only of whitespace"));
+    }
+    if text.chars().any(is_deceptive) {
+        return Err(one(
+            field,
+            "must not contain bidirectional-control or zero-width characters",
+        ));
+    }
+    Ok(text)
+}
+
+/// Client name (`name` / `displayName`): 1..=256 characters (see [`name`]).
 pub fn client_name(value: &Value, field: &str) -> Parsed<String> {
-    bounded_text(value, field, 1, 256, false)
+    name(value, field, 1)
 }
 
 /// Client description: up to 2048 characters; line breaks allowed.
@@ -125,9 +152,9 @@ pub fn description(value: &Value, field: &str) -> Parsed<String> {
     Ok(text)
 }
 
-/// Secret display name: up to 256 characters, no control characters.
+/// Credential display name: 1..=256 characters (see [`name`]); it cannot be emptied.
 pub fn secret_display_name(value: &Value, field: &str) -> Parsed<String> {
-    bounded_text(value, field, 0, 256, false)
+    name(value, field, 1)
 }
 
 /// A list of distinct strings, each checked by `item`; all failures are reported.
@@ -242,7 +269,8 @@ pub fn claim_key(key: &str) -> Result<(), String> {
     Ok(())
 }
 
-/// `[{key, value}]`: up to 50 claims, unique keys, values up to 1024 characters.
+/// `[{key, value}]`: up to 50 claims, unique keys, values up to 1024 characters without
+/// control characters (verifiers compare and log them).
 pub fn custom_claims(value: &Value, field: &str) -> Parsed<Vec<CustomClaim>> {
     let items = value
         .as_array()
@@ -300,7 +328,7 @@ pub fn custom_claims(value: &Value, field: &str) -> Parsed<Vec<CustomClaim>> {
         };
         let value = match object.get("value") {
             None | Some(Value::Null) => Some(String::new()),
-            Some(v) => match bounded_text(v, &format!("{path}.value"), 0, 1024, true) {
+            Some(v) => match bounded_text(v, &format!("{path}.value"), 0, 1024, false) {
                 Ok(v) => Some(v),
                 Err(mut e) => {
                     errors.append(&mut e);
@@ -449,9 +477,26 @@ mod tests {
             ("too long", json!("x".repeat(257))),
             ("control char", json!("a\u{7}b")),
             ("not a string", json!(42)),
+            ("only spaces", json!("   ")),
+            ("only a tab-like space", json!("\u{3000}")),
+            ("bidi override", json!("invoice\u{202E}fdp.exe")),
+            ("bidi isolate", json!("a\u{2066}b")),
+            ("zero-width space", json!("ad\u{200B}min")),
+            ("zero-width joiner", json!("a\u{200D}b")),
+            ("byte order mark", json!("\u{FEFF}admin")),
         ] {
             assert_eq!(fields(client_name(&bad, "name")), ["name"], "case: {case}");
+            assert_eq!(
+                fields(secret_display_name(&bad, "displayName")),
+                ["displayName"],
+                "case: {case}"
+            );
         }
+        assert_eq!(
+            fields(secret_display_name(&json!(""), "displayName")),
+            ["displayName"]
+        );
+        assert!(client_name(&json!(" spaced name "), "name").is_ok());
         assert!(
             client_name(&json!("é".repeat(256)), "name").is_ok(),
             "length counts characters"
@@ -495,6 +540,10 @@ mod tests {
             {"key": "dup", "value": "x"},
             {"key": "dup", "value": "y"},
             {"key": "long", "value": "v".repeat(1025)},
+            {"key": "nul", "value": "a\u{0}b"},
+            {"key": "esc", "value": "\u{1b}[31mred"},
+            {"key": "scp", "value": "admin"},
+            {"key": "credential_id", "value": "sks_1"},
             {"value": "no key"},
             {"key": "k", "value": "v", "extra": 1},
             "not an object"
@@ -506,9 +555,13 @@ mod tests {
                 "c[1].key",
                 "c[3].key",
                 "c[4].value",
-                "c[5].key",
-                "c[6].extra",
-                "c[7]"
+                "c[5].value",
+                "c[6].value",
+                "c[7].key",
+                "c[8].key",
+                "c[9].key",
+                "c[10].extra",
+                "c[11]"
             ]
         );
     }

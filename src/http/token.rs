@@ -17,6 +17,14 @@ pub async fn token(
     payload: web::Payload,
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, OAuthError> {
+    // RFC 6749 §3.2 and §2.3.1: parameters and credentials go in the body. A URL ends up in
+    // proxy and access logs, so one that carries any is refused rather than read.
+    if !req.query_string().is_empty() {
+        return Err(OAuthError::InvalidRequest(
+            "the token endpoint takes its parameters in the request body, never in the URL query"
+                .into(),
+        ));
+    }
     let limit = state.settings.server.token_body_limit;
     let deadline = Duration::from_millis(state.settings.server.request_timeout_ms);
     let body = read_limited(payload, limit, deadline)

@@ -1,16 +1,24 @@
 //! Brute-force protection for client authentication.
 //!
 //! Failed authentications are counted in the store over a sliding window, per (client id,
-//! source address) and per source address. Past either limit a request is refused before
-//! any argon2 work. Counting per pair means an attacker at one address cannot lock the real
-//! client out at another; the per-address count stops one address from spraying many ids.
+//! source address) and per source address. Counting per pair means an attacker at one
+//! address cannot lock the real client out at another; the per-address count stops one
+//! address from spraying many ids.
+//!
+//! The limits hold under any concurrency: before argon2 runs, a request takes a place in
+//! both windows atomically ([`Guard::reserve`]); a failure keeps the places, a success
+//! (or a request that ends without a verdict) gives them back. So at most `limit` wrong
+//! guesses per window ever get an argon2 verdict, however many arrive at once. The cheap
+//! pre-check ([`Guard::check`], read through the client-side cache) turns requests away
+//! once a window is full without any round trip.
 
-use std::net::IpAddr;
+use std::net::{IpAddr, SocketAddr};
+use std::sync::OnceLock;
 use std::time::Duration;
 
 use crate::config::{BruteForceSettings, ProxyRange};
 use crate::domain::{ClientId, Timestamp};
-use crate::store::{Store, StoreError};
+use crate::store::{Store, StoreError, WindowSlot};
 
 #[derive(Clone)]
 pub struct Guard {
@@ -20,12 +28,14 @@ pub struct Guard {
     per_address: u64,
 }
 
-/// The failure counters one request is judged by.
+/// The failure windows one request is judged by, and the places it holds in them.
 pub struct Attempt {
     pair_key: String,
     address_key: String,
     /// Whether the pair had failures, so that a success needs to clear them.
     pair_failed_before: bool,
+    /// The member this request holds in both windows, once it has reserved.
+    reserved: OnceLock<String>,
 }
 
 #[derive(Debug, PartialEq, Eq)]
@@ -51,7 +61,16 @@ impl Guard {
         u64::try_from(self.window.as_millis()).unwrap_or(u64::MAX)
     }
 
-    /// Whether a request for `client_id` from `address` may try to authenticate.
+    fn blocked(&self, oldest: Option<u64>, now: u64) -> Verdict {
+        let leaves_at = oldest.unwrap_or(now) + self.window_ms();
+        Verdict::Blocked {
+            retry_after_secs: leaves_at.saturating_sub(now).div_ceil(1000).max(1),
+        }
+    }
+
+    /// Whether a request for `client_id` from `address` may try to authenticate, judged
+    /// by the counts as last seen (no round trip while they are unchanged). Only a
+    /// pre-check: [`Self::reserve`] decides, atomically, before any argon2 work.
     pub async fn check(
         &self,
         client_id: Option<&ClientId>,
@@ -64,18 +83,10 @@ impl Guard {
             .store
             .recent_failures([&pair_key, &address_key], now, self.window_ms())
             .await?;
-        let retry_after = |oldest: Option<u64>| {
-            let leaves_at = oldest.unwrap_or(now) + self.window_ms();
-            leaves_at.saturating_sub(now).div_ceil(1000).max(1)
-        };
         let verdict = if pair >= self.per_client_address {
-            Verdict::Blocked {
-                retry_after_secs: retry_after(pair_oldest),
-            }
+            self.blocked(pair_oldest, now)
         } else if by_address >= self.per_address {
-            Verdict::Blocked {
-                retry_after_secs: retry_after(address_oldest),
-            }
+            self.blocked(address_oldest, now)
         } else {
             Verdict::Allowed
         };
@@ -83,23 +94,76 @@ impl Guard {
             pair_key,
             address_key,
             pair_failed_before: pair > 0,
+            reserved: OnceLock::new(),
         };
         Ok((attempt, verdict))
     }
 
-    pub async fn failed(&self, attempt: &Attempt) -> Result<(), StoreError> {
-        let keys = [attempt.pair_key.as_str(), attempt.address_key.as_str()];
-        self.store
-            .record_failure(keys, Timestamp::now().as_millis(), self.window_ms())
-            .await
+    /// Takes this attempt's place in both windows, or refuses it when either is full.
+    /// Idempotent: an attempt reserves once however many argon2 runs it needs.
+    pub async fn reserve(&self, attempt: &Attempt) -> Result<Verdict, StoreError> {
+        if attempt.reserved.get().is_some() {
+            return Ok(Verdict::Allowed);
+        }
+        let now = Timestamp::now().as_millis();
+        let member = format!("{now}-{:016x}", rand::random::<u64>());
+        let window = self.window_ms();
+        let reserve = |key, limit| {
+            self.store
+                .reserve_in_window(key, &member, now, window, limit)
+        };
+        if let WindowSlot::Full { oldest_ms } =
+            reserve(&attempt.pair_key, self.per_client_address).await?
+        {
+            return Ok(self.blocked(Some(oldest_ms), now));
+        }
+        let by_address = reserve(&attempt.address_key, self.per_address).await;
+        if !matches!(by_address, Ok(WindowSlot::Taken)) {
+            // Give the pair's place back: this attempt gets no verdict.
+            self.release(&attempt.pair_key, &member).await;
+        }
+        if let WindowSlot::Full { oldest_ms } = by_address? {
+            return Ok(self.blocked(Some(oldest_ms), now));
+        }
+        let _ = attempt.reserved.set(member);
+        Ok(Verdict::Allowed)
     }
 
-    /// A success forgets the pair's failures (the address's stay counted).
+    async fn release(&self, key: &str, member: &str) {
+        if let Err(e) = self.store.release_in_window(key, member).await {
+            // The place then counts as a failure until it leaves the window.
+            tracing::warn!(error = %e, "could not give back a brute-force reservation");
+        }
+    }
+
+    /// The attempt failed to authenticate: it counts. One that reserved keeps its places;
+    /// one that did not (it shared another request's argon2 verdict, or needed no argon2)
+    /// takes them now, and is refused if that finds a window full.
+    pub async fn failed(&self, attempt: &Attempt) -> Result<Verdict, StoreError> {
+        self.reserve(attempt).await
+    }
+
+    /// A success forgets the pair's failures; the address's stay counted, but not this
+    /// attempt's own place.
     pub async fn succeeded(&self, attempt: &Attempt) -> Result<(), StoreError> {
-        if attempt.pair_failed_before {
+        if attempt.pair_failed_before || attempt.reserved.get().is_some() {
             self.store.clear_failures(&attempt.pair_key).await?;
         }
+        if let Some(member) = attempt.reserved.get() {
+            self.store
+                .release_in_window(&attempt.address_key, member)
+                .await?;
+        }
         Ok(())
+    }
+
+    /// The attempt ended without a verdict (argon2 queue full, store or signing error):
+    /// its places are given back.
+    pub async fn abandoned(&self, attempt: &Attempt) {
+        if let Some(member) = attempt.reserved.get() {
+            self.release(&attempt.pair_key, member).await;
+            self.release(&attempt.address_key, member).await;
+        }
     }
 }
 
@@ -115,14 +179,24 @@ pub fn source_address(peer: IpAddr, forwarded_for: Option<&str>, trusted: &[Prox
     };
     let mut source = peer;
     for hop in header.rsplit(',') {
-        match hop.trim().parse::<IpAddr>() {
-            Ok(address) if trusted_hop(&address) => source = address,
-            Ok(address) => return address,
+        match forwarded_address(hop.trim()) {
+            Some(address) if trusted_hop(&address) => source = address,
+            Some(address) => return address,
             // A malformed entry ends what can be believed.
-            Err(_) => return source,
+            None => return source,
         }
     }
     source
+}
+
+/// One `X-Forwarded-For` entry: `203.0.113.5`, `2001:db8::1`, or with a port as some
+/// proxies write it, `203.0.113.5:4711` or `[2001:db8::1]:4711`.
+fn forwarded_address(entry: &str) -> Option<IpAddr> {
+    entry
+        .parse::<IpAddr>()
+        .or_else(|_| entry.parse::<SocketAddr>().map(|a| a.ip()))
+        .ok()
+        .map(|address| address.to_canonical())
 }
 
 #[cfg(test)]
@@ -151,6 +225,16 @@ mod tests {
             ip("203.0.113.5")
         );
         assert_eq!(source_address(proxy, None, &trusted), proxy);
+        assert_eq!(
+            source_address(proxy, Some("203.0.113.5:4711"), &trusted),
+            ip("203.0.113.5"),
+            "ip:port"
+        );
+        assert_eq!(
+            source_address(proxy, Some("[2001:db8::7]:443, 10.0.0.2:80"), &trusted),
+            ip("2001:db8::7"),
+            "[v6]:port behind a trusted ip:port"
+        );
         assert_eq!(
             source_address(proxy, Some("junk, 10.0.0.2"), &trusted),
             ip("10.0.0.2")

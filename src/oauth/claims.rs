@@ -29,6 +29,8 @@ pub struct Constant {
 pub struct Grant<'a> {
     pub issuer: &'a str,
     pub client: &'a Client,
+    /// The credential (secret) that authenticated the grant.
+    pub credential: &'a SecretId,
     pub audience: &'a [&'a str],
     pub scopes: &'a [&'a str],
     pub environments: Option<&'a [&'a str]>,
@@ -42,6 +44,7 @@ impl Serialize for Grant<'_> {
         map.serialize_entry("iss", self.issuer)?;
         map.serialize_entry("sub", &client.client_id)?;
         map.serialize_entry("client_id", &client.client_id)?;
+        map.serialize_entry("credential_id", self.credential)?;
         match self.audience {
             [] => {}
             [one] => map.serialize_entry("aud", one)?,
@@ -178,6 +181,7 @@ mod tests {
             let grant = Grant {
                 issuer: "https://auth.example.com",
                 client: &client,
+                credential: &SecretId::parse("sks_000000000000000007").unwrap(),
                 audience: &["https://api.example.com"],
                 scopes: &["read", "write"],
                 environments: Some(&["prod"]),
@@ -191,6 +195,7 @@ mod tests {
                     "iss": "https://auth.example.com",
                     "sub": "m2morg_000000000000000042",
                     "client_id": "m2morg_000000000000000042",
+                    "credential_id": "sks_000000000000000007",
                     "aud": "https://api.example.com",
                     "scope": "read write",
                     "scopes": ["read", "write"],
@@ -215,6 +220,7 @@ mod tests {
                 Grant {
                     issuer: "i",
                     client: c,
+                    credential: &secret,
                     audience: &[],
                     scopes: &["read"],
                     environments: None,

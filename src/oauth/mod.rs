@@ -27,7 +27,7 @@ use crate::crypto::secret::HashError;
 use crate::domain::{Client, ClientId, Secret, Timestamp};
 use crate::state::AppState;
 use crate::store::StoreError;
-use bruteforce::Verdict;
+use bruteforce::{Attempt, Verdict};
 use claims::{Constant, Grant};
 pub use error::OAuthError;
 pub use request::TokenRequest;
@@ -62,7 +62,7 @@ impl TokenResponse {
 }
 
 /// Issues an access token for a client-credentials request.
-#[tracing::instrument(skip_all, fields(client_id = %request.credentials.client_id))]
+#[tracing::instrument(skip_all, fields(client_id = tracing::field::Empty))]
 pub async fn issue(
     state: &AppState,
     request: TokenRequest,
@@ -76,6 +76,10 @@ pub async fn issue(
     }
     // `None` for a presented id that cannot be a client's: it fails like an unknown one.
     let client_id = ClientId::parse(&request.credentials.client_id);
+    // Only a well-formed id is logged: a client may have put anything in that field.
+    if let Some(id) = &client_id {
+        tracing::Span::current().record("client_id", tracing::field::display(id));
+    }
     let (attempt, verdict) = state
         .guard
         .check(client_id.as_ref(), source)
@@ -84,16 +88,24 @@ pub async fn issue(
     if let Verdict::Blocked { retry_after_secs } = verdict {
         return Err(OAuthError::TooManyAttempts { retry_after_secs });
     }
-    let (client, secret) = match authenticate(state, &request, client_id.as_ref()).await {
+    let (client, secret) = match authenticate(state, &request, client_id.as_ref(), &attempt).await {
         Ok(found) => {
             state.guard.succeeded(&attempt).await.map_err(unavailable)?;
             found
         }
         Err(e @ OAuthError::InvalidClient { .. }) => {
-            state.guard.failed(&attempt).await.map_err(unavailable)?;
+            let verdict = state.guard.failed(&attempt).await.map_err(unavailable)?;
+            return Err(match verdict {
+                Verdict::Blocked { retry_after_secs } => {
+                    OAuthError::TooManyAttempts { retry_after_secs }
+                }
+                Verdict::Allowed => e,
+            });
+        }
+        Err(e) => {
+            state.guard.abandoned(&attempt).await;
             return Err(e);
         }
-        Err(e) => return Err(e),
     };
     let secret = &client.secrets[secret];
     // The claims every token of this grant shares; cached when nothing is narrowed.
@@ -143,6 +155,7 @@ fn grant_claims(
     Ok(Grant {
         issuer,
         client,
+        credential: &secret.id,
         audience: &audience,
         scopes: &scopes,
         environments: environments.as_deref(),
@@ -166,10 +179,14 @@ fn token_id() -> String {
 /// Finds the client and (the index of) the secret that matches, running argon2 exactly once
 /// whatever the outcome (against a dummy hash when there is nothing to verify against), so
 /// that failures take the same time and all answer the same `invalid_client`.
+///
+/// Before argon2 runs, the attempt takes its place in the brute-force windows (refused with
+/// 429 when they are full); requests that share another's argon2 run do not.
 async fn authenticate(
     state: &AppState,
     request: &TokenRequest,
     client_id: Option<&ClientId>,
+    attempt: &Attempt,
 ) -> Result<(Arc<Client>, usize), OAuthError> {
     let credentials = &request.credentials;
     let failed = OAuthError::InvalidClient {
@@ -198,6 +215,11 @@ async fn authenticate(
         .map(|(index, _)| *index);
     if matched.is_none() {
         let verify = |hash| async move {
+            if let Verdict::Blocked { retry_after_secs } =
+                state.guard.reserve(attempt).await.map_err(unavailable)?
+            {
+                return Err(OAuthError::TooManyAttempts { retry_after_secs });
+            }
             state
                 .hasher
                 .verify(hash, &credentials.secret)

@@ -58,17 +58,53 @@ fn form_pairs(body: &[u8]) -> Result<Vec<(String, String)>, OAuthError> {
     Ok(pairs)
 }
 
-/// JSON object body into (name, value) pairs; arrays are allowed for repeatable keys.
+/// A JSON object's members in order, repeats kept (serde_json's map keeps the last).
+struct Members(Vec<(String, Value)>);
+
+impl<'de> serde::Deserialize<'de> for Members {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct Visitor;
+        impl<'de> serde::de::Visitor<'de> for Visitor {
+            type Value = Members;
+            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+                f.write_str("a JSON object")
+            }
+            fn visit_map<A: serde::de::MapAccess<'de>>(
+                self,
+                mut map: A,
+            ) -> Result<Members, A::Error> {
+                let mut members = Vec::new();
+                while let Some(member) = map.next_entry::<String, Value>()? {
+                    members.push(member);
+                }
+                Ok(Members(members))
+            }
+        }
+        deserializer.deserialize_map(Visitor)
+    }
+}
+
+/// JSON object body into (name, value) pairs; arrays are allowed for repeatable keys. As in
+/// a form, a key may appear once (JSON with repeated keys is ambiguous: RFC 8259 §4), and
+/// members this endpoint does not know are ignored whatever their type.
 fn json_pairs(body: &[u8]) -> Result<Vec<(String, String)>, OAuthError> {
-    let value: Value =
-        serde_json::from_slice(body).map_err(|_| invalid("the body is not valid JSON"))?;
-    let Value::Object(object) = value else {
-        return Err(invalid("the JSON body must be an object"));
-    };
+    let Members(members) = serde_json::from_slice(body).map_err(|e| {
+        if e.is_data() {
+            invalid("the JSON body must be an object")
+        } else {
+            invalid("the body is not valid JSON")
+        }
+    })?;
     let mut pairs = Vec::new();
-    for (name, value) in object {
+    for (index, (name, value)) in members.iter().enumerate() {
+        if members[..index].iter().any(|(earlier, _)| earlier == name) {
+            return Err(invalid(format!("parameter {name} is repeated")));
+        }
+        if !KNOWN.contains(&name.as_str()) {
+            continue; // RFC 6749 §3.2: unrecognised parameters are ignored.
+        }
         match value {
-            Value::String(s) => pairs.push((name, s)),
+            Value::String(s) => pairs.push((name.clone(), s.clone())),
             Value::Null => {}
             Value::Array(items) if REPEATABLE.contains(&name.as_str()) => {
                 for item in items {
@@ -77,7 +113,7 @@ fn json_pairs(body: &[u8]) -> Result<Vec<(String, String)>, OAuthError> {
                             "{name} must be a string or an array of strings"
                         )));
                     };
-                    pairs.push((name.clone(), s));
+                    pairs.push((name.clone(), s.clone()));
                 }
             }
             _ => return Err(invalid(format!("{name} must be a string"))),
@@ -248,6 +284,9 @@ mod tests {
         let request =
             TokenRequest::parse(Some("application/json; charset=utf-8"), None, body).unwrap();
         assert_eq!(request.targets, ["a", "b"]);
+        // Unknown members of any type are ignored, as in a form.
+        let body = br#"{"grant_type":"client_credentials","client_id":"x","client_secret":"y","extra":{"a":1},"n":5,"l":[1]}"#;
+        assert!(TokenRequest::parse(Some("application/json"), None, body).is_ok());
     }
 
     #[test]
@@ -330,6 +369,20 @@ mod tests {
                 Some("application/json"),
                 None,
                 b"[1]",
+                "invalid_request",
+            ),
+            (
+                "json repeated key",
+                Some("application/json"),
+                None,
+                br#"{"grant_type":"client_credentials","client_id":"x","client_secret":"y","client_id":"z"}"#,
+                "invalid_request",
+            ),
+            (
+                "json repeated unknown key",
+                Some("application/json"),
+                None,
+                br#"{"grant_type":"client_credentials","client_id":"x","client_secret":"y","x":1,"x":2}"#,
                 "invalid_request",
             ),
             (

@@ -7,15 +7,16 @@ use std::sync::{Arc, Mutex, MutexGuard};
 
 use serde::Deserialize;
 
-use super::{IndexEntry, WriteOutcome};
+use super::keys::SEEN_CLIENT_FIELD;
+use super::{IndexEntry, WindowSlot, WriteOutcome};
 
 #[derive(Default)]
 struct State {
     strings: HashMap<String, String>,
     sorted: HashMap<String, BTreeSet<(u64, String)>>,
     hashes: HashMap<String, HashMap<String, String>>,
-    /// Time-window entries (ms); expiry is by the window check, not by a timer.
-    windows: HashMap<String, Vec<u64>>,
+    /// Time-window entries (ms, member); expiry is by the window check, not by a timer.
+    windows: HashMap<String, Vec<(u64, String)>>,
 }
 
 #[derive(Clone, Default)]
@@ -26,6 +27,17 @@ pub struct MemoryBackend {
 #[derive(Deserialize)]
 struct Versioned {
     version: u64,
+}
+
+#[derive(Deserialize)]
+struct SecretIds {
+    #[serde(default)]
+    secrets: Vec<IdOnly>,
+}
+
+#[derive(Deserialize)]
+struct IdOnly {
+    id: String,
 }
 
 fn version_of(doc: &str) -> Option<u64> {
@@ -120,11 +132,20 @@ impl MemoryBackend {
             .collect()
     }
 
-    pub fn hash_set(&self, key: &str, fields: &[(&str, u64)]) {
+    /// Records a use of `secret` only while the client document holds it (as the Redis
+    /// script does).
+    pub fn record_use(&self, client: &str, seen: &str, secret: &str, at_ms: u64) {
         let mut state = self.state();
-        let hash = state.hashes.entry(key.to_owned()).or_default();
-        for (field, value) in fields {
-            hash.insert((*field).to_owned(), value.to_string());
+        let holds_secret = state
+            .strings
+            .get(client)
+            .and_then(|doc| serde_json::from_str::<SecretIds>(doc).ok())
+            .is_some_and(|doc| doc.secrets.iter().any(|s| s.id == secret));
+        if holds_secret {
+            let hash = state.hashes.entry(seen.to_owned()).or_default();
+            for field in [SEEN_CLIENT_FIELD, secret] {
+                hash.insert(field.to_owned(), at_ms.to_string());
+            }
         }
     }
 
@@ -139,15 +160,39 @@ impl MemoryBackend {
 impl MemoryBackend {
     pub fn window_entries(&self, keys: [&str; 2]) -> [Vec<u64>; 2] {
         let state = self.state();
-        keys.map(|key| state.windows.get(key).cloned().unwrap_or_default())
+        keys.map(|key| {
+            state
+                .windows
+                .get(key)
+                .map(|entries| entries.iter().map(|(at, _)| *at).collect())
+                .unwrap_or_default()
+        })
     }
 
-    pub fn window_add(&self, keys: [&str; 2], now: u64, window_ms: u64) {
+    /// Adds `member` at `now` unless the window already holds `limit` entries: the check
+    /// and the add happen under one lock, as the Redis script runs atomically.
+    pub fn window_reserve(
+        &self,
+        key: &str,
+        member: &str,
+        now: u64,
+        window_ms: u64,
+        limit: u64,
+    ) -> WindowSlot {
         let mut state = self.state();
-        for key in keys {
-            let entries = state.windows.entry(key.to_owned()).or_default();
-            entries.retain(|at| *at > now.saturating_sub(window_ms));
-            entries.push(now);
+        let entries = state.windows.entry(key.to_owned()).or_default();
+        entries.retain(|(at, _)| *at > now.saturating_sub(window_ms));
+        if entries.len() as u64 >= limit {
+            let oldest = entries.iter().map(|(at, _)| *at).min().unwrap_or(now);
+            return WindowSlot::Full { oldest_ms: oldest };
+        }
+        entries.push((now, member.to_owned()));
+        WindowSlot::Taken
+    }
+
+    pub fn window_release(&self, key: &str, member: &str) {
+        if let Some(entries) = self.state().windows.get_mut(key) {
+            entries.retain(|(_, m)| m != member);
         }
     }
 
@@ -193,6 +238,32 @@ mod tests {
         );
         assert_eq!(m.delete_if_version("k", "s", Some(2)), WriteOutcome::Done);
         assert_eq!(m.put_if_version("k", Some(2), "{}"), WriteOutcome::Missing);
+    }
+
+    #[test]
+    fn window_reservations_stop_at_the_limit_and_release_frees_a_place() {
+        let m = MemoryBackend::default();
+        for n in 0..3 {
+            assert_eq!(
+                m.window_reserve("w", &format!("m{n}"), 1000 + n, 60_000, 3),
+                WindowSlot::Taken
+            );
+        }
+        assert_eq!(
+            m.window_reserve("w", "m3", 1010, 60_000, 3),
+            WindowSlot::Full { oldest_ms: 1000 }
+        );
+        m.window_release("w", "m1");
+        assert_eq!(
+            m.window_reserve("w", "m4", 1020, 60_000, 3),
+            WindowSlot::Taken
+        );
+        // Entries older than the window no longer count.
+        assert_eq!(
+            m.window_reserve("w", "m5", 70_000, 60_000, 3),
+            WindowSlot::Taken
+        );
+        assert_eq!(m.window_entries(["w", "none"])[0], [70_000]);
     }
 
     #[test]

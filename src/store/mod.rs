@@ -50,6 +50,16 @@ pub enum WriteOutcome {
     Missing,
 }
 
+/// The answer of [`Store::reserve_in_window`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum WindowSlot {
+    Taken,
+    /// The window is full; its oldest entry is from this time (ms).
+    Full {
+        oldest_ms: u64,
+    },
+}
+
 /// A position in a creation-time index: pages continue strictly after it.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct IndexEntry {
@@ -278,16 +288,16 @@ impl Store {
         Ok(raw.into_iter().map(usage_from).collect())
     }
 
-    /// Records that `secret` of client `id` authenticated at `at`.
+    /// Records that `secret` of client `id` authenticated at `at`, if the client still
+    /// holds that secret (a use recorded after a delete must not recreate keys).
     pub async fn record_use(
         &self,
         id: &ClientId,
         secret: &SecretId,
         at: Timestamp,
     ) -> Result<(), StoreError> {
-        let ms = at.as_millis();
-        let fields = [(SEEN_CLIENT_FIELD, ms), (secret.as_str(), ms)];
-        call!(self.hash_set(&self.names.seen(id), &fields));
+        let (client, seen) = (self.names.client(id), self.names.seen(id));
+        call!(self.record_use(&client, &seen, secret.as_str(), at.as_millis()));
         Ok(())
     }
 
@@ -309,14 +319,25 @@ impl Store {
         }))
     }
 
-    /// Records a failed authentication at `now_ms` under each key.
-    pub async fn record_failure(
+    /// Takes a place for `member` at `now_ms` in the time window under `key`, unless it
+    /// already holds `limit` entries within `window_ms`: atomically, however many requests
+    /// race for the last place.
+    pub async fn reserve_in_window(
         &self,
-        keys: [&str; 2],
+        key: &str,
+        member: &str,
         now_ms: u64,
         window_ms: u64,
-    ) -> Result<(), StoreError> {
-        call!(self.window_add(keys, now_ms, window_ms));
+        limit: u64,
+    ) -> Result<WindowSlot, StoreError> {
+        Ok(call!(
+            self.window_reserve(key, member, now_ms, window_ms, limit)
+        ))
+    }
+
+    /// Gives back a place taken by [`Self::reserve_in_window`].
+    pub async fn release_in_window(&self, key: &str, member: &str) -> Result<(), StoreError> {
+        call!(self.window_release(key, member));
         Ok(())
     }
 

@@ -22,7 +22,8 @@ use redis::{
     RedisFuture, Script, Value,
 };
 
-use super::{IndexEntry, StoreError, WriteOutcome};
+use super::keys::SEEN_CLIENT_FIELD;
+use super::{IndexEntry, StoreError, WindowSlot, WriteOutcome};
 use crate::config::RedisSettings;
 
 /// Replace (expected version given) or create (expected empty) a document.
@@ -46,6 +47,36 @@ if not current then return -1 end
 if ARGV[1] ~= '' and tostring(cjson.decode(current)['version']) ~= ARGV[1] then return 0 end
 redis.call('DEL', KEYS[1], KEYS[2])
 return 1
+";
+
+/// Record a use of secret ARGV[1] at ARGV[2] ms in the seen-HASH (KEYS[2]), under the
+/// secret's id and under ARGV[3] (the client's own field), only while the
+/// client document (KEYS[1], same slot) exists and still holds that secret: a write that
+/// lands after a delete must not leave keys behind.
+const RECORD_USE: &str = r"
+local doc = redis.call('GET', KEYS[1])
+if not doc then return 0 end
+for _, secret in ipairs(cjson.decode(doc)['secrets'] or {}) do
+  if secret['id'] == ARGV[1] then
+    redis.call('HSET', KEYS[2], ARGV[3], ARGV[2], ARGV[1], ARGV[2])
+    return 1
+  end
+end
+return 0
+";
+
+/// Take a place in a time-window ZSET (KEYS[1]) at ARGV[1] ms for ARGV[4], unless the
+/// window of ARGV[2] ms already holds ARGV[3] entries. Returns -1 when the place was taken,
+/// else the oldest entry's time.
+const WINDOW_RESERVE: &str = r"
+redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', tonumber(ARGV[1]) - tonumber(ARGV[2]))
+if redis.call('ZCARD', KEYS[1]) >= tonumber(ARGV[3]) then
+  local oldest = redis.call('ZRANGE', KEYS[1], 0, 0, 'WITHSCORES')
+  return tonumber(oldest[2])
+end
+redis.call('ZADD', KEYS[1], ARGV[1], ARGV[4])
+redis.call('PEXPIRE', KEYS[1], ARGV[2])
+return -1
 ";
 
 /// ZSET members with their scores, as `WITHSCORES` replies give them.
@@ -91,6 +122,8 @@ pub struct RedisBackend {
     connection: Connection,
     put_script: Script,
     delete_script: Script,
+    reserve_script: Script,
+    use_script: Script,
 }
 
 impl From<redis::RedisError> for StoreError {
@@ -145,6 +178,8 @@ impl RedisBackend {
             connection,
             put_script: Script::new(PUT_IF_VERSION),
             delete_script: Script::new(DELETE_IF_VERSION),
+            reserve_script: Script::new(WINDOW_RESERVE),
+            use_script: Script::new(RECORD_USE),
         })
     }
 
@@ -267,8 +302,22 @@ impl RedisBackend {
             .collect())
     }
 
-    pub async fn hash_set(&self, key: &str, fields: &[(&str, u64)]) -> Result<(), StoreError> {
-        let _: () = self.conn().hset_multiple(key, fields).await?;
+    pub async fn record_use(
+        &self,
+        client: &str,
+        seen: &str,
+        secret: &str,
+        at_ms: u64,
+    ) -> Result<(), StoreError> {
+        let _: i64 = self
+            .use_script
+            .key(client)
+            .key(seen)
+            .arg(secret)
+            .arg(at_ms)
+            .arg(SEEN_CLIENT_FIELD)
+            .invoke_async(&mut self.conn())
+            .await?;
         Ok(())
     }
 
@@ -303,32 +352,33 @@ impl RedisBackend {
         Ok([first, second])
     }
 
-    /// Adds an entry at `now` to each time-window ZSET, dropping entries older than
-    /// `window_ms`; each set expires `window_ms` after its last entry.
-    pub async fn window_add(
+    /// Adds `member` at `now` to a time-window ZSET unless it already holds `limit` entries
+    /// within the window, atomically (one script, one key, one slot).
+    pub async fn window_reserve(
         &self,
-        keys: [&str; 2],
+        key: &str,
+        member: &str,
         now: u64,
         window_ms: u64,
-    ) -> Result<(), StoreError> {
-        let member = format!("{now}-{}", rand::random::<u32>());
-        // One pipeline per key: the keys live in different cluster slots.
-        let add = |key: &str| {
-            let mut pipe = redis::pipe();
-            pipe.cmd("ZREMRANGEBYSCORE")
-                .arg(key)
-                .arg("-inf")
-                .arg(now.saturating_sub(window_ms))
-                .ignore();
-            pipe.zadd(key, &member, now).ignore();
-            pipe.pexpire(key, i64::try_from(window_ms).unwrap_or(i64::MAX))
-                .ignore();
-            async move {
-                let () = pipe.query_async(&mut self.conn()).await?;
-                Ok::<_, StoreError>(())
-            }
-        };
-        futures_util::future::try_join(add(keys[0]), add(keys[1])).await?;
+        limit: u64,
+    ) -> Result<WindowSlot, StoreError> {
+        let oldest: i64 = self
+            .reserve_script
+            .key(key)
+            .arg(now)
+            .arg(window_ms)
+            .arg(limit)
+            .arg(member)
+            .invoke_async(&mut self.conn())
+            .await?;
+        Ok(match u64::try_from(oldest) {
+            Ok(oldest_ms) => WindowSlot::Full { oldest_ms },
+            Err(_) => WindowSlot::Taken,
+        })
+    }
+
+    pub async fn window_release(&self, key: &str, member: &str) -> Result<(), StoreError> {
+        let _: i64 = self.conn().zrem(key, member).await?;
         Ok(())
     }
 

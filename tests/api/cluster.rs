@@ -10,8 +10,8 @@ use serde_json::{Value, json};
 use crate::helpers::{ORG, Spawn, TestApp, seed_create_body, spawn};
 
 fn cluster_urls() -> String {
-    std::env::var("TOKENMINT_TEST_REDIS_CLUSTER_URLS").expect(
-        "TOKENMINT_TEST_REDIS_CLUSTER_URLS is not set: run the tests with scripts/test.sh, \
+    std::env::var("TMTEST_REDIS_CLUSTER_URLS").expect(
+        "TMTEST_REDIS_CLUSTER_URLS is not set: run the tests with scripts/test.sh, \
          which starts a Redis Cluster",
     )
 }
@@ -140,4 +140,43 @@ async fn a_secret_deleted_through_one_instance_is_refused_by_another_on_a_cluste
         );
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
+}
+
+#[tokio::test]
+async fn concurrent_wrong_guesses_through_two_instances_stay_within_the_limit_on_a_cluster() {
+    let one = spawn(on_cluster()).await;
+    let two = spawn(Spawn {
+        prefix: Some(one.prefix.clone()),
+        keys_dir: Some(one.keys_dir.clone()),
+        ..on_cluster()
+    })
+    .await;
+    let (client, _) = one.create_client(ORG, &seed_create_body()).await;
+    let id = client["client_id"].as_str().unwrap().to_owned();
+    let runs = one.argon2_runs().await + two.argon2_runs().await;
+    let guesses = (0..60).map(|n| {
+        let app = if n % 2 == 0 { &one } else { &two };
+        let id = id.clone();
+        async move {
+            app.token_request(&id, &format!("tm_wrong-{n}"), &[])
+                .await
+                .status()
+        }
+    });
+    let statuses = futures_util::future::join_all(guesses).await;
+    let refused = statuses
+        .iter()
+        .filter(|s| **s == StatusCode::UNAUTHORIZED)
+        .count();
+    let blocked = statuses
+        .iter()
+        .filter(|s| **s == StatusCode::TOO_MANY_REQUESTS)
+        .count();
+    assert_eq!(refused + blocked, 60, "{statuses:?}");
+    assert!(
+        (1..=10).contains(&refused),
+        "{refused} wrong guesses got a verdict (limit 10)"
+    );
+    let verdicts = one.argon2_runs().await + two.argon2_runs().await - runs;
+    assert!(verdicts <= 10, "argon2 ran {verdicts} times (limit 10)");
 }

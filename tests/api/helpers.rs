@@ -49,8 +49,9 @@ pub fn altered(secret: &str) -> String {
 }
 
 pub fn redis_url() -> String {
-    std::env::var("TOKENMINT_TEST_REDIS_URL")
-        .expect("TOKENMINT_TEST_REDIS_URL is not set: run the tests with scripts/test.sh, which starts a Redis")
+    std::env::var("TMTEST_REDIS_URL").expect(
+        "TMTEST_REDIS_URL is not set: run the tests with scripts/test.sh, which starts a Redis",
+    )
 }
 
 pub struct TestApp {
@@ -79,6 +80,8 @@ pub struct Spawn {
     pub configure: Box<dyn FnOnce(&mut Settings) + Send>,
     /// A PEM root certificate to trust (the server then speaks HTTPS).
     pub trust: Option<String>,
+    /// The in-memory store of `serve --dev` instead of Redis.
+    pub memory: bool,
 }
 
 impl Default for Spawn {
@@ -91,6 +94,7 @@ impl Default for Spawn {
             redis_url: None,
             configure: Box::new(|_| {}),
             trust: None,
+            memory: false,
         }
     }
 }
@@ -120,7 +124,11 @@ pub async fn spawn(options: Spawn) -> TestApp {
     settings.keys.active = options.active.unwrap_or_default();
     (options.configure)(&mut settings);
 
-    let store = store_for(&settings).await;
+    let store = if options.memory {
+        Store::memory(&prefix)
+    } else {
+        store_for(&settings).await
+    };
     let app = Application::build(settings.clone(), store).expect("the app builds");
     let scheme = if options.trust.is_some() {
         "https"
@@ -224,6 +232,14 @@ impl TestApp {
             tokio::time::sleep(Duration::from_millis(50)).await;
         }
         value
+    }
+
+    /// argon2 computations run by this server since it started (from `/readyz`).
+    pub async fn argon2_runs(&self) -> u64 {
+        let ready: Value = self.public_json("/readyz").await;
+        ready["argon2"]["runs"]
+            .as_u64()
+            .expect("/readyz reports argon2.runs")
     }
 
     pub async fn post(&self, path: &str, body: &Value) -> Response {
