@@ -148,6 +148,50 @@ async fn every_validation_rule_rejects_its_bad_inputs_naming_the_field() {
             with("name", json!("a\u{0}b")),
             vec!["name"],
         ),
+        (
+            "name only spaces",
+            with("name", json!("  \t ")),
+            vec!["name"],
+        ),
+        (
+            "name with a bidi override",
+            with("name", json!("deploy\u{202E}nimda")),
+            vec!["name"],
+        ),
+        (
+            "name with a zero-width space",
+            with("name", json!("ad\u{200B}min")),
+            vec!["name"],
+        ),
+        (
+            "claim value with NUL",
+            with(
+                "custom_claims",
+                json!([{"key": "env", "value": "prod\u{0}uction"}]),
+            ),
+            vec!["custom_claims[0].value"],
+        ),
+        (
+            "claim value with ESC",
+            with(
+                "custom_claims",
+                json!([{"key": "env", "value": "\u{1b}[2Jprod"}]),
+            ),
+            vec!["custom_claims[0].value"],
+        ),
+        (
+            "scp as a claim key",
+            with("custom_claims", json!([{"key": "scp", "value": "admin"}])),
+            vec!["custom_claims[0].key"],
+        ),
+        (
+            "credential_id as a claim key",
+            with(
+                "custom_claims",
+                json!([{"key": "credential_id", "value": "sks_1"}]),
+            ),
+            vec!["custom_claims[0].key"],
+        ),
         ("name not a string", with("name", json!(7)), vec!["name"]),
         (
             "description too long",

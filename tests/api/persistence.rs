@@ -160,3 +160,134 @@ async fn an_index_entry_left_by_a_crash_is_skipped_and_removed() {
         "admin + client in the global index"
     );
 }
+
+/// A token request that is still in argon2 when its client (or secret) is deleted must not
+/// write a last-use record afterwards: no key may outlive the client.
+#[tokio::test]
+async fn a_use_recorded_after_a_delete_leaves_no_keys_behind() {
+    use std::time::Duration;
+    let app = spawn(Spawn {
+        // argon2 of about 0.1 s: the delete lands while the token request is verifying.
+        configure: Box::new(|s| s.argon2.iterations = 12),
+        ..Spawn::default()
+    })
+    .await;
+    let names = tokenmint::store::keys::KeyNames::new(&app.prefix);
+    let mut redis = app.redis().await;
+    for round in 0..6 {
+        let (client, secret) = app.create_client(ORG, &seed_create_body()).await;
+        let id = client["client_id"].as_str().unwrap().to_owned();
+        let sid = client["secrets"][0]["id"].as_str().unwrap().to_owned();
+        let path = format!("{}/{id}", TestApp::clients_path(ORG));
+        let token = app.token_request(&id, &secret, &[]);
+        // Half the rounds delete the client, half only the secret that is in use.
+        let delete = async {
+            tokio::time::sleep(Duration::from_millis(30)).await;
+            let target = if round % 2 == 0 {
+                path.clone()
+            } else {
+                format!("{path}/secrets/{sid}")
+            };
+            app.delete(&target).await.status()
+        };
+        let (token, deleted) = tokio::join!(token, delete);
+        assert_eq!(deleted, reqwest::StatusCode::OK, "round {round}");
+        assert_eq!(
+            token.status(),
+            reqwest::StatusCode::OK,
+            "round {round}: the request read the client before the delete"
+        );
+        tokio::time::sleep(Duration::from_millis(150)).await;
+        let client_id = tokenmint::domain::ClientId::parse(&id).unwrap();
+        let seen: std::collections::HashMap<String, String> =
+            redis.hgetall(names.seen(&client_id)).await.unwrap();
+        assert!(
+            !seen.contains_key(&sid),
+            "round {round}: a use of the deleted secret was recorded after the delete"
+        );
+        if round % 2 == 0 {
+            assert!(
+                seen.is_empty(),
+                "round {round}: the deleted client's seen-hash was recreated: {seen:?}"
+            );
+        }
+    }
+}
+
+/// A Redis that refuses writes (`maxmemory` reached with `noeviction`): every write is a
+/// 503, reads go on, nothing stored is lost or half-written, and writes resume after.
+#[tokio::test]
+async fn a_redis_that_refuses_writes_gives_503_and_loses_nothing() {
+    use crate::helpers::{OwnRedis, assert_error};
+    use reqwest::StatusCode;
+    use serde_json::json;
+    let redis = OwnRedis::start();
+    let app = spawn(Spawn {
+        redis_url: Some(redis.url()),
+        ..Spawn::default()
+    })
+    .await;
+    let (client, secret) = app.create_client(ORG, &seed_create_body()).await;
+    let id = client["client_id"].as_str().unwrap().to_owned();
+    let path = format!("{}/{id}", TestApp::clients_path(ORG));
+    app.token_for(&id, &secret).await;
+    let before: Value = app.get_json(&path).await;
+    let mut raw = app.redis().await;
+    let dump_before: usize = redis::cmd("DBSIZE").query_async(&mut raw).await.unwrap();
+
+    let full = |limit: &str| {
+        let mut raw = raw.clone();
+        let limit = limit.to_owned();
+        async move {
+            let () = redis::cmd("CONFIG")
+                .arg("SET")
+                .arg("maxmemory-policy")
+                .arg("noeviction")
+                .arg("maxmemory")
+                .arg(limit)
+                .query_async(&mut raw)
+                .await
+                .unwrap();
+        }
+    };
+    full("1").await;
+    let writes = [
+        (
+            "create",
+            app.post(&TestApp::clients_path(ORG), &seed_create_body())
+                .await,
+        ),
+        (
+            "update",
+            app.patch(&path, &json!({"description": "lost?"})).await,
+        ),
+        (
+            "add a secret",
+            app.post(&format!("{path}/secrets"), &json!({})).await,
+        ),
+        (
+            "create on /v1",
+            app.post("/v1/clients", &json!({"displayName": "x"})).await,
+        ),
+    ];
+    for (case, response) in writes {
+        assert_eq!(response.headers()["retry-after"], "1", "case: {case}");
+        assert_error(response, StatusCode::SERVICE_UNAVAILABLE, &[], case).await;
+    }
+    // Reads and warm tokens are still served.
+    assert_eq!(app.get_json(&path).await, before);
+    assert_eq!(
+        app.token_request(&id, &secret, &[]).await.status(),
+        StatusCode::OK
+    );
+
+    full("0").await;
+    let dump_after: usize = redis::cmd("DBSIZE").query_async(&mut raw).await.unwrap();
+    assert_eq!(dump_after, dump_before, "a refused write left a key behind");
+    assert_eq!(app.get_json(&path).await, before, "nothing was lost");
+    let response = app
+        .patch(&path, &json!({"description": "now it lands"}))
+        .await;
+    assert_eq!(response.status(), StatusCode::OK);
+    app.create_client(ORG, &seed_create_body()).await;
+}

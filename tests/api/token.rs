@@ -428,3 +428,65 @@ async fn use_of_a_secret_shows_as_last_used_time() {
         "last_used_time: {seen}"
     );
 }
+
+#[tokio::test]
+async fn parameters_in_the_url_query_are_refused() {
+    let app = spawn_app().await;
+    let (client, secret) = app.create_client(ORG, &seed_create_body()).await;
+    let id = client["client_id"].as_str().unwrap();
+    let body = [("grant_type", "client_credentials")];
+    let queries = [
+        format!("client_id={id}&client_secret={secret}"),
+        "scope=read:deployments".to_owned(),
+        "x=1".to_owned(),
+    ];
+    for query in &queries {
+        // Even with good credentials in the body: the URL is not where they belong.
+        let response = app
+            .http
+            .post(app.url(&format!("/oauth/token?{query}")))
+            .basic_auth(id, Some(&secret))
+            .form(&body)
+            .send()
+            .await
+            .unwrap();
+        let error = oauth_error(response, StatusCode::BAD_REQUEST, "invalid_request", query).await;
+        assert!(!error.to_string().contains(&secret), "{error}");
+    }
+}
+
+#[tokio::test]
+async fn json_bodies_follow_the_form_rules_for_repeats_and_unknown_parameters() {
+    let app = spawn_app().await;
+    let (client, secret) = app.create_client(ORG, &seed_create_body()).await;
+    let id = client["client_id"].as_str().unwrap();
+    let post_json = |body: String| {
+        app.http
+            .post(app.url("/oauth/token"))
+            .header("content-type", "application/json")
+            .body(body)
+            .send()
+    };
+    let credentials = format!(
+        r#""grant_type":"client_credentials","client_id":"{id}","client_secret":"{secret}""#
+    );
+    // Unknown parameters of any JSON type are ignored.
+    let extra = format!(r#"{{{credentials},"extra":{{"a":1}},"n":5,"list":[1,{{}}],"flag":true}}"#);
+    let response = post_json(extra).await.unwrap();
+    assert_eq!(response.status(), StatusCode::OK, "unknown members");
+    // A repeated key is refused, as a repeated form parameter is (the last does not win).
+    for repeated in [
+        format!(r#"{{{credentials},"scope":"read:deployments","scope":"admin:all"}}"#),
+        format!(r#"{{{credentials},"client_id":"m2morg_000000000000000001"}}"#),
+        format!(r#"{{{credentials},"extra":1,"extra":2}}"#),
+    ] {
+        let response = post_json(repeated.clone()).await.unwrap();
+        oauth_error(
+            response,
+            StatusCode::BAD_REQUEST,
+            "invalid_request",
+            &repeated,
+        )
+        .await;
+    }
+}

@@ -226,6 +226,30 @@ async fn every_bad_mask_and_bad_field_is_a_400_naming_it() {
             vec!["updateMask"],
         ),
         (
+            "credential displayName emptied through the mask",
+            format!("{cred}?updateMask=displayName"),
+            json!({"displayName": ""}),
+            vec!["displayName"],
+        ),
+        (
+            "credential displayName of spaces",
+            format!("{cred}?updateMask=displayName"),
+            json!({"displayName": "   "}),
+            vec!["displayName"],
+        ),
+        (
+            "credential displayName with a bidi isolate",
+            format!("{cred}?updateMask=displayName"),
+            json!({"displayName": "ops\u{2067}x"}),
+            vec!["displayName"],
+        ),
+        (
+            "client displayName with a zero-width joiner",
+            format!("{cli}?updateMask=displayName"),
+            json!({"displayName": "a\u{200D}b"}),
+            vec!["displayName"],
+        ),
+        (
             "name in mask",
             format!("{cli}?updateMask=name"),
             json!({}),
