@@ -227,9 +227,9 @@ fn unknown_keys(overrides: &Figment) -> Vec<String> {
             } else {
                 format!("{prefix}.{key}")
             };
-            let is_section = known.iter().any(|k| k.starts_with(&format!("{path}.")));
             match value {
-                Value::Dict(_, inner) if is_section => walk(&path, inner, known, out),
+                // A table is walked even when unknown, to name its keys in full.
+                Value::Dict(_, inner) if !known.contains(&path) => walk(&path, inner, known, out),
                 _ if known.contains(&path) => {}
                 _ => out.push(path),
             }
@@ -245,28 +245,19 @@ fn unknown_keys(overrides: &Figment) -> Vec<String> {
     unknown
         .into_iter()
         .map(|path| {
-            let source = overrides
+            let env_name =
+                |path: &str| format!("{ENV_PREFIX}{}", path.replace('.', "__").to_uppercase());
+            let source = match overrides
                 .find_metadata(&path)
-                .map(|metadata| {
-                    let keys: Vec<&str> = path.split('.').collect();
-                    match &metadata.source {
-                        Some(figment::Source::File(file)) => {
-                            format!("in {}", file.display())
-                        }
-                        _ => format!(
-                            "from the environment variable {}",
-                            metadata.interpolate(&Profile::Default, &keys)
-                        ),
-                    }
-                })
-                .unwrap_or_default();
+                .and_then(|m| m.source.as_ref())
+            {
+                Some(figment::Source::File(file)) => format!("in {}", file.display()),
+                _ => format!("from the environment variable {}", env_name(&path)),
+            };
             let nearest = known
                 .iter()
                 .min_by_key(|k| strsim::damerau_levenshtein(k, &path))
-                .map(|k| {
-                    let env = format!("{ENV_PREFIX}{}", k.replace('.', "__").to_uppercase());
-                    format!("; did you mean {k} ({env})?")
-                })
+                .map(|k| format!("; did you mean {k} ({})?", env_name(k)))
                 .unwrap_or_default();
             format!("unknown setting {path} {source}{nearest}")
         })
@@ -284,7 +275,29 @@ pub fn load() -> Result<Loaded, ConfigError> {
     let settings: Settings = Figment::from(Toml::string(DEFAULTS))
         .merge(overrides)
         .extract()
-        .map_err(|e| ConfigError(e.to_string()))?;
+        .map_err(|errors: figment::Error| {
+            let named: Vec<String> = errors
+                .into_iter()
+                .map(|e| {
+                    let setting = e.path.join(".").to_lowercase();
+                    let source = match e.metadata.as_ref().and_then(|m| m.source.as_ref()) {
+                        Some(figment::Source::File(file)) => format!(" (in {})", file.display()),
+                        _ if setting.is_empty() => String::new(),
+                        _ => format!(
+                            " (from {ENV_PREFIX}{})",
+                            setting.replace('.', "__").to_uppercase()
+                        ),
+                    };
+                    let setting = if setting.is_empty() {
+                        "TOKENMINT_CONFIG".to_owned()
+                    } else {
+                        setting
+                    };
+                    format!("{setting}: {}{source}", e.kind.to_string().trim())
+                })
+                .collect();
+            ConfigError(named.join("\n"))
+        })?;
     settings
         .validate()
         .map_err(|errors| ConfigError(errors.join("\n")))?;

@@ -69,10 +69,11 @@ pub async fn issue(
     source: IpAddr,
 ) -> Result<TokenResponse, OAuthError> {
     if request.grant_type != "client_credentials" {
-        return Err(OAuthError::UnsupportedGrantType(format!(
-            "grant_type {:?} is not supported; use client_credentials",
-            request.grant_type
-        )));
+        // The value is not echoed: errors are logged, and a confused client may have put
+        // anything there.
+        return Err(OAuthError::UnsupportedGrantType(
+            "this grant_type is not supported; use client_credentials".into(),
+        ));
     }
     // `None` for a presented id that cannot be a client's: it fails like an unknown one.
     let client_id = ClientId::parse(&request.credentials.client_id);

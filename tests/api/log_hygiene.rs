@@ -180,6 +180,94 @@ async fn verbose_logs_hold_no_secret_hash_key_or_token() {
     );
     secrets.extend([chosen, replacement, "short-secret".to_owned()]);
 
+    // Secrets and tokens where they do not belong: in URL queries, in headers of other
+    // names, and in the bodies of requests that fail. None of it may reach the logs.
+    let admin_id = admin["client_id"].as_str().unwrap().to_owned();
+    let send = |request: reqwest::RequestBuilder| async move {
+        let response = request.send().await.unwrap();
+        let status = response.status();
+        (status, response.text().await.unwrap())
+    };
+    let misplaced = vec![
+        (
+            "credentials in the token URL",
+            http.post(format!(
+                "{base}/oauth/token?client_id={id}&client_secret={}",
+                secrets[1]
+            ))
+            .form(&[("grant_type", "client_credentials")]),
+        ),
+        (
+            "an admin token in the query",
+            http.get(format!("{base}/v1/clients?access_token={admin_token}")),
+        ),
+        (
+            "a secret as a page token",
+            http.get(format!(
+                "{base}/api/v1/organizations/org_logs/clients?page_token={}",
+                secrets[0]
+            ))
+            .bearer_auth(&admin_token),
+        ),
+        (
+            "a secret on an unknown path's query",
+            http.get(format!("{base}/nowhere?password={}", secrets[0])),
+        ),
+        (
+            "secrets and tokens in headers of other names",
+            http.post(format!("{base}/oauth/token"))
+                .header("x-api-key", &secrets[1])
+                .header("user-agent", &secrets[0])
+                .header("cookie", format!("session={admin_token}"))
+                .header("x-forwarded-for", &secrets[1])
+                .header("proxy-authorization", format!("Bearer {admin_token}"))
+                .header("x-client-secret", &secrets[1])
+                .form(&[("grant_type", "client_credentials")]),
+        ),
+        (
+            "the right secret with a wrong grant type",
+            http.post(format!("{base}/oauth/token"))
+                .basic_auth(&id, Some(&secrets[1]))
+                .form(&[("grant_type", secrets[1].as_str())]),
+        ),
+        (
+            "a malformed JSON token body",
+            http.post(format!("{base}/oauth/token"))
+                .header("content-type", "application/json")
+                .body(format!(
+                    r#"{{"grant_type":"client_credentials","client_id":"{id}","client_secret":"{}""#,
+                    secrets[1]
+                )),
+        ),
+        (
+            "a repeated JSON parameter",
+            http.post(format!("{base}/oauth/token"))
+                .header("content-type", "application/json")
+                .body(format!(
+                    r#"{{"grant_type":"client_credentials","client_id":"{admin_id}","client_secret":"{}","client_secret":"x"}}"#,
+                    secrets[0]
+                )),
+        ),
+        (
+            "an admin body with a secret in a bad field",
+            http.post(format!("{base}/api/v1/organizations/org_logs/clients"))
+                .bearer_auth(&admin_token)
+                .json(&json!({"name": "n", "expiry": secrets[1], "scopes": [secrets[0]]})),
+        ),
+        (
+            "a bad admin token that is a secret",
+            http.get(format!("{base}/v1/clients"))
+                .bearer_auth(&secrets[1]),
+        ),
+    ];
+    for (case, request) in misplaced {
+        let (status, body) = send(request).await;
+        assert!(
+            status.is_client_error(),
+            "case: {case}: got {status} {body}"
+        );
+    }
+
     stop(server);
     let logs = std::fs::read_to_string(&log_path).unwrap();
     assert!(

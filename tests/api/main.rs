@@ -14,6 +14,7 @@ mod org_clients;
 mod outage;
 mod overload;
 mod persistence;
+mod startup;
 mod tls;
 mod token;
 mod v1_clients;

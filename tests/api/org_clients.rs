@@ -711,3 +711,34 @@ async fn deleting_a_client_stops_its_secrets_and_unlists_it() {
     )
     .await;
 }
+
+#[tokio::test]
+async fn concurrent_secret_creation_never_exceeds_five_secrets() {
+    let app = spawn_app().await;
+    let (client, _) = app.create_client(ORG, &seed_create_body()).await;
+    let id = client["client_id"].as_str().unwrap().to_owned();
+    // Twelve at once, through both faces: exactly four fit beside the first secret.
+    let secrets_path = path(ORG, &format!("/{id}/secrets"));
+    let credentials_path = format!("/v1/clients/{id}/credentials");
+    let app = &app;
+    let attempts = (0..12).map(|n| {
+        let (target, body) = if n % 2 == 0 {
+            (secrets_path.clone(), json!({}))
+        } else {
+            (
+                credentials_path.clone(),
+                json!({"displayName": format!("c{n}")}),
+            )
+        };
+        async move { app.post(&target, &body).await.status() }
+    });
+    let statuses = futures_util::future::join_all(attempts).await;
+    let made = statuses.iter().filter(|s| s.is_success()).count();
+    let refused = statuses
+        .iter()
+        .filter(|s| **s == StatusCode::CONFLICT)
+        .count();
+    assert_eq!((made, refused), (4, 8), "{statuses:?}");
+    let body: Value = app.get_json(&path(ORG, &format!("/{id}"))).await;
+    assert_eq!(body["client"]["secrets"].as_array().unwrap().len(), 5);
+}

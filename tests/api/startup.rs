@@ -1,0 +1,321 @@
+//! Configuration and key-folder mistakes, through the real binary: each stops the server
+//! with a message naming the setting or path (and the fix), never a panic, never silence.
+
+use std::os::unix::fs::PermissionsExt;
+use std::path::Path;
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use crate::helpers::redis_url;
+use tokenmint::crypto::{Alg, keys};
+
+const BINARY: &str = env!("CARGO_BIN_EXE_tokenmint");
+
+/// Runs `tokenmint serve` with only `env` (and a config file, if given) and returns its exit
+/// code and stderr, or `None` if it was still running after a few seconds (then stopped).
+fn serve(env: &[(&str, String)], config: Option<&str>) -> Option<(i32, String)> {
+    let dir = tempfile::tempdir().unwrap();
+    let mut command = Command::new(BINARY);
+    command
+        .arg("serve")
+        .env_clear()
+        .env("TOKENMINT_SERVER__BIND", "127.0.0.1:0")
+        .env("TOKENMINT_REDIS__URL", redis_url())
+        .env("TOKENMINT_REDIS__KEY_PREFIX", "tmstartup")
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped());
+    if let Some(toml) = config {
+        let path = dir.path().join("config.toml");
+        std::fs::write(&path, toml).unwrap();
+        command.env("TOKENMINT_CONFIG", path);
+    }
+    for (key, value) in env {
+        command.env(key, value);
+    }
+    let mut child = command.spawn().unwrap();
+    let deadline = Instant::now() + Duration::from_secs(4);
+    loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            let mut stderr = String::new();
+            std::io::Read::read_to_string(&mut child.stderr.take().unwrap(), &mut stderr).unwrap();
+            return Some((status.code().unwrap_or(-1), stderr));
+        }
+        if Instant::now() > deadline {
+            let _ = child.kill();
+            let _ = child.wait();
+            return None;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+/// A keys folder with one ES256 key, modes as given.
+fn keys_folder(dir_mode: u32, file_mode: u32) -> tempfile::TempDir {
+    let dir = tempfile::tempdir().unwrap();
+    let (file, _) = keys::generate(dir.path(), Alg::Es256).unwrap();
+    std::fs::set_permissions(&file, std::fs::Permissions::from_mode(file_mode)).unwrap();
+    std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(dir_mode)).unwrap();
+    dir
+}
+
+fn key_file(dir: &Path) -> std::path::PathBuf {
+    std::fs::read_dir(dir)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .find(|p| p.extension().is_some_and(|x| x == "pem"))
+        .unwrap()
+}
+
+fn is_root() -> bool {
+    rustix::process::geteuid().is_root()
+}
+
+#[test]
+fn every_configuration_mistake_stops_the_server_naming_the_setting() {
+    let good_keys = keys_folder(0o700, 0o600);
+    let keys_env = (
+        "TOKENMINT_KEYS__DIR",
+        good_keys.path().display().to_string(),
+    );
+    let e = |key: &'static str, value: &str| (key, value.to_owned());
+    type Case<'a> = (
+        &'a str,
+        Vec<(&'a str, String)>,
+        Option<&'a str>,
+        Vec<&'a str>,
+    );
+    let cases: Vec<Case> = vec![
+        (
+            "a typo in an env variable",
+            vec![e("TOKENMINT_SERVER__BIDN", "127.0.0.1:1")],
+            None,
+            vec![
+                "server.bidn",
+                "TOKENMINT_SERVER__BIDN",
+                "did you mean server.bind",
+            ],
+        ),
+        (
+            "a single underscore",
+            vec![e("TOKENMINT_SERVER_BIND", "127.0.0.1:1")],
+            None,
+            vec!["server_bind", "TOKENMINT_SERVER__BIND"],
+        ),
+        (
+            "a typo in a key in env",
+            vec![e("TOKENMINT_BRUTEFORCE__MAX_PER_CLIENT_ADRESS", "5")],
+            None,
+            vec![
+                "bruteforce.max_per_client_adress",
+                "bruteforce.max_per_client_address",
+            ],
+        ),
+        (
+            "a typo in a section in the file",
+            vec![],
+            Some("[servr]\nbind = \"127.0.0.1:1\"\n"),
+            vec!["servr.bind", "config.toml", "did you mean server.bind"],
+        ),
+        (
+            "a typo in a key in the file",
+            vec![],
+            Some("[bruteforce]\nmax_per_client_adress = 5\n"),
+            vec![
+                "bruteforce.max_per_client_adress",
+                "bruteforce.max_per_client_address",
+            ],
+        ),
+        (
+            "a log level that is not one",
+            vec![e("TOKENMINT_LOG__LEVEL", "verbose")],
+            None,
+            vec!["log.level", "\"verbose\""],
+        ),
+        (
+            "a RUST_LOG that is not a filter",
+            vec![e("RUST_LOG", "verbose")],
+            None,
+            vec!["RUST_LOG", "\"verbose\""],
+        ),
+        (
+            "an unknown log format",
+            vec![e("TOKENMINT_LOG__FORMAT", "xml")],
+            None,
+            vec!["log.format", "xml"],
+        ),
+        (
+            "too many workers",
+            vec![e("TOKENMINT_SERVER__WORKERS", "5000")],
+            None,
+            vec!["server.workers", "0 to 512", "5000"],
+        ),
+        (
+            "workers not a number",
+            vec![e("TOKENMINT_SERVER__WORKERS", "many")],
+            None,
+            vec!["server.workers"],
+        ),
+        (
+            "a zero request timeout",
+            vec![e("TOKENMINT_SERVER__REQUEST_TIMEOUT_MS", "0")],
+            None,
+            vec!["server.request_timeout_ms", "1 to"],
+        ),
+        (
+            "a zero Redis timeout",
+            vec![e("TOKENMINT_REDIS__TIMEOUT_MS", "0")],
+            None,
+            vec!["redis.timeout_ms"],
+        ),
+        (
+            "a zero brute-force window",
+            vec![e("TOKENMINT_BRUTEFORCE__WINDOW_SECS", "0")],
+            None,
+            vec!["bruteforce.window_secs"],
+        ),
+        (
+            "argon2 memory of 4 GiB",
+            vec![e("TOKENMINT_ARGON2__MEMORY_KIB", "4194304")],
+            None,
+            vec!["argon2.memory_kib", "KiB", "4194304"],
+        ),
+        (
+            "argon2 memory times concurrency beyond the machine",
+            vec![
+                e("TOKENMINT_ARGON2__MEMORY_KIB", "1048576"),
+                e("TOKENMINT_ARGON2__MAX_CONCURRENT", "256"),
+            ],
+            None,
+            vec!["argon2.memory_kib x argon2.max_concurrent", "machine"],
+        ),
+        (
+            "an issuer that is not a URL",
+            vec![e("TOKENMINT_SERVER__ISSUER", "auth.example.com")],
+            None,
+            vec!["server.issuer"],
+        ),
+        (
+            "every address without an issuer",
+            vec![e("TOKENMINT_SERVER__BIND", "0.0.0.0:0"), keys_env.clone()],
+            None,
+            vec!["server.issuer", "0.0.0.0:0", "TOKENMINT_SERVER__ISSUER"],
+        ),
+        (
+            "expiry bounds out of order",
+            vec![e("TOKENMINT_TOKENS__MIN_EXPIRY", "7200")],
+            None,
+            vec!["min_expiry <= default_expiry"],
+        ),
+    ];
+    for (case, mut env, config, expected) in cases {
+        // Valid keys, so that only the case's own mistake can stop the server.
+        env.insert(0, keys_env.clone());
+        let Some((code, stderr)) = serve(&env, config) else {
+            panic!("case: {case}: the server started");
+        };
+        assert_ne!(code, 0, "case: {case}");
+        assert_ne!(code, 101, "case: {case}: a panic:\n{stderr}");
+        assert!(!stderr.contains("panicked"), "case: {case}:\n{stderr}");
+        for needle in expected {
+            assert!(
+                stderr.contains(needle),
+                "case: {case}: the message lacks {needle:?}:\n{stderr}"
+            );
+        }
+    }
+    // The same server, configured right, starts and keeps running.
+    assert!(
+        serve(&[keys_env], None).is_none(),
+        "a valid configuration must start"
+    );
+    // Kubernetes service-link variables are not settings, and not refused.
+    let links = vec![
+        e("TOKENMINT_SERVICE_HOST", "10.0.0.1"),
+        e("TOKENMINT_PORT", "tcp://10.0.0.1:8080"),
+        e("TOKENMINT_PORT_8080_TCP_ADDR", "10.0.0.1"),
+        (
+            "TOKENMINT_KEYS__DIR",
+            good_keys.path().display().to_string(),
+        ),
+    ];
+    assert!(
+        serve(&links, None).is_none(),
+        "service links must be ignored"
+    );
+}
+
+#[test]
+fn a_keys_folder_or_key_that_others_can_write_is_refused() {
+    let mut cases: Vec<(&str, tempfile::TempDir, Vec<&str>)> = vec![
+        (
+            "a world-writable folder",
+            keys_folder(0o777, 0o600),
+            vec!["keys folder", "chmod 700"],
+        ),
+        (
+            "a sticky world-writable folder",
+            keys_folder(0o1777, 0o600),
+            vec!["keys folder", "written by group or others"],
+        ),
+        (
+            "a group-writable folder",
+            keys_folder(0o770, 0o600),
+            vec!["keys folder", "chmod 700"],
+        ),
+        (
+            "a group-writable key file",
+            keys_folder(0o700, 0o620),
+            vec!["key file", "chmod 600"],
+        ),
+    ];
+    if is_root() {
+        let other_file = keys_folder(0o700, 0o600);
+        let file = key_file(other_file.path());
+        rustix::fs::chown(&file, Some(rustix::process::Uid::from_raw(4321)), None).unwrap();
+        cases.push((
+            "a key file of another user",
+            other_file,
+            vec!["key file", "owned by another user", "4321"],
+        ));
+        let other_dir = keys_folder(0o700, 0o600);
+        rustix::fs::chown(
+            other_dir.path(),
+            Some(rustix::process::Uid::from_raw(4321)),
+            None,
+        )
+        .unwrap();
+        cases.push((
+            "a folder of another user",
+            other_dir,
+            vec!["keys folder", "owned by another user"],
+        ));
+    }
+    for (case, dir, expected) in &cases {
+        let env = [("TOKENMINT_KEYS__DIR", dir.path().display().to_string())];
+        let Some((code, stderr)) = serve(&env, None) else {
+            panic!("case: {case}: the server started");
+        };
+        assert_ne!(code, 0, "case: {case}");
+        assert!(!stderr.contains("panicked"), "case: {case}:\n{stderr}");
+        for needle in expected {
+            assert!(
+                stderr.contains(needle),
+                "case: {case}: the message lacks {needle:?}:\n{stderr}"
+            );
+        }
+        assert!(
+            stderr.contains(&dir.path().display().to_string()),
+            "case: {case}: the path is named:\n{stderr}"
+        );
+    }
+    // A read-only secret mount's usual modes: a 0400 key in a 0500 or 0700 folder.
+    for (dir_mode, file_mode) in [(0o700, 0o400), (0o500, 0o400)] {
+        let dir = keys_folder(dir_mode, file_mode);
+        let env = [("TOKENMINT_KEYS__DIR", dir.path().display().to_string())];
+        assert!(
+            serve(&env, None).is_none(),
+            "a {file_mode:o} key in a {dir_mode:o} folder must start"
+        );
+        std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o700)).unwrap();
+    }
+}
