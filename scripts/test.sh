@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Runs the whole test suite against a throwaway redis-server and a throwaway three-node
-# Redis Cluster.
+# Redis Cluster, then the API suite again on the in-memory store.
 #
 # Installs redis-server through the system package manager when it is missing and this
 # runs as root, starts the servers on free loopback ports with persistence off, runs
@@ -85,3 +85,7 @@ TMTEST_REDIS_CLUSTER_URLS=$(printf 'redis://127.0.0.1:%s,' "${nodes[@]}")
 export TMTEST_REDIS_CLUSTER_URLS=${TMTEST_REDIS_CLUSTER_URLS%,}
 echo "test.sh: redis-server on 127.0.0.1:$port, Redis Cluster on ports ${nodes[*]}" >&2
 cargo test --locked "$@"
+# The whole API suite again on the in-memory store of `serve --dev` (tests that need the
+# shared Redis itself say so and skip).
+echo "test.sh: the API suite again on the in-memory store" >&2
+TOKENMINT_TEST_STORE=memory cargo test --locked --test api "$@" -- --show-output

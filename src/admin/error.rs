@@ -73,7 +73,7 @@ impl From<StoreError> for AdminError {
             StoreError::Unavailable(why) => {
                 Self::Unavailable(format!("the store is unavailable: {why}"))
             }
-            StoreError::Corrupt(_) | StoreError::Config(_) => {
+            StoreError::Failed(_) | StoreError::Corrupt(_) | StoreError::Config(_) => {
                 tracing::error!(error = %e, "store error");
                 Self::Internal
             }

@@ -197,10 +197,6 @@ impl SigningKey {
         })
     }
 
-    pub fn jwk(&self) -> &Jwk {
-        &self.jwk
-    }
-
     pub fn decoding_key(&self) -> &DecodingKey {
         &self.decoding
     }

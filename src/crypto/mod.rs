@@ -1,8 +1,9 @@
 //! Everything cryptographic: plain secrets and their argon2id hashes, signing keys, JWTs.
 //!
 //! # Layout
-//! - [`secret`]: plain-secret generation, and [`Hasher`], which runs argon2 on the blocking
-//!   pool behind a bounded limiter so hashing never stalls the async workers.
+//! - [`secret`]: plain-secret generation, and [`Hasher`], which runs argon2 on its own fixed
+//!   pool of threads (each reusing one memory buffer) behind a bounded queue, so hashing
+//!   never stalls the async workers and memory stays flat.
 //! - [`keys`]: PKCS#8 PEM signing keys (RS256, ES256, EdDSA), JWKs with RFC 7638 kids, key
 //!   generation.
 //! - [`jwt`]: minting access tokens with the active key, verifying our own tokens.

@@ -195,7 +195,7 @@ impl Hasher {
         let runs = Arc::new(AtomicU64::new(0));
         for n in 0..threads {
             let (queue, params) = (Arc::clone(&queue), params.clone());
-            let (active, peak, runs) = (Arc::clone(&active), Arc::clone(&peak), Arc::clone(&runs));
+            let (active, peak) = (Arc::clone(&active), Arc::clone(&peak));
             std::thread::Builder::new()
                 .name(format!("argon2-{n}"))
                 .spawn(move || {
@@ -208,7 +208,6 @@ impl Hasher {
                         peak.fetch_max(now, Ordering::SeqCst);
                         job(&mut worker);
                         active.fetch_sub(1, Ordering::SeqCst);
-                        runs.fetch_add(1, Ordering::SeqCst);
                     }
                 })
                 .map_err(|_| HashError::Worker)?;
@@ -216,8 +215,11 @@ impl Hasher {
         // The dummy hash is made on the pool too: no other thread ever holds argon2 memory.
         let (made, dummy) = std::sync::mpsc::channel();
         let dummy_secret = PlainSecret::generate("dummy_");
+        let counted = Arc::clone(&runs);
         jobs.send(Box::new(move |worker: &mut Worker| {
-            let _ = made.send(worker.hash(dummy_secret.expose().as_bytes()));
+            let hash = worker.hash(dummy_secret.expose().as_bytes());
+            counted.fetch_add(1, Ordering::SeqCst);
+            let _ = made.send(hash);
         }))
         .map_err(|_| HashError::Worker)?;
         let dummy = dummy.recv().map_err(|_| HashError::Worker)??;
@@ -243,8 +245,13 @@ impl Hasher {
     ) -> Result<T, HashError> {
         let _admitted = self.admit()?;
         let (done, result) = tokio::sync::oneshot::channel();
+        let runs = Arc::clone(&self.runs);
         let job: Job = Box::new(move |worker| {
-            let _ = done.send(work(worker));
+            let out = work(worker);
+            // Counted before the caller hears the answer, so a caller that has its answer
+            // always finds its run counted.
+            runs.fetch_add(1, Ordering::SeqCst);
+            let _ = done.send(out);
         });
         self.jobs.send(job).map_err(|_| HashError::Worker)?;
         result.await.map_err(|_| HashError::Worker)

@@ -18,7 +18,7 @@ use std::time::Duration;
 
 use crate::config::{BruteForceSettings, ProxyRange};
 use crate::domain::{ClientId, Timestamp};
-use crate::store::{Store, StoreError, WindowSlot};
+use crate::store::{FailureWindows, Store, StoreError, Window, WindowSlot};
 
 #[derive(Clone)]
 pub struct Guard {
@@ -30,8 +30,7 @@ pub struct Guard {
 
 /// The failure windows one request is judged by, and the places it holds in them.
 pub struct Attempt {
-    pair_key: String,
-    address_key: String,
+    windows: FailureWindows,
     /// Whether the pair had failures, so that a success needs to clear them.
     pair_failed_before: bool,
     /// The member this request holds in both windows, once it has reserved.
@@ -76,12 +75,11 @@ impl Guard {
         client_id: Option<&ClientId>,
         address: IpAddr,
     ) -> Result<(Attempt, Verdict), StoreError> {
-        let names = self.store.names();
-        let [pair_key, address_key] = names.failures(client_id, address);
+        let windows = self.store.failure_windows(client_id, address);
         let now = Timestamp::now().as_millis();
         let [(pair, pair_oldest), (by_address, address_oldest)] = self
             .store
-            .recent_failures([&pair_key, &address_key], now, self.window_ms())
+            .recent_failures(&windows, now, self.window_ms())
             .await?;
         let verdict = if pair >= self.per_client_address {
             self.blocked(pair_oldest, now)
@@ -91,8 +89,7 @@ impl Guard {
             Verdict::Allowed
         };
         let attempt = Attempt {
-            pair_key,
-            address_key,
+            windows,
             pair_failed_before: pair > 0,
             reserved: OnceLock::new(),
         };
@@ -108,19 +105,20 @@ impl Guard {
         let now = Timestamp::now().as_millis();
         let member = format!("{now}-{:016x}", rand::random::<u64>());
         let window = self.window_ms();
-        let reserve = |key, limit| {
+        let reserve = |which, limit| {
             self.store
-                .reserve_in_window(key, &member, now, window, limit)
+                .reserve_failure(&attempt.windows, which, &member, now, window, limit)
         };
         if let WindowSlot::Full { oldest_ms } =
-            reserve(&attempt.pair_key, self.per_client_address).await?
+            reserve(Window::ClientAtAddress, self.per_client_address).await?
         {
             return Ok(self.blocked(Some(oldest_ms), now));
         }
-        let by_address = reserve(&attempt.address_key, self.per_address).await;
+        let by_address = reserve(Window::Address, self.per_address).await;
         if !matches!(by_address, Ok(WindowSlot::Taken)) {
             // Give the pair's place back: this attempt gets no verdict.
-            self.release(&attempt.pair_key, &member).await;
+            self.release(attempt, Window::ClientAtAddress, &member)
+                .await;
         }
         if let WindowSlot::Full { oldest_ms } = by_address? {
             return Ok(self.blocked(Some(oldest_ms), now));
@@ -129,8 +127,12 @@ impl Guard {
         Ok(Verdict::Allowed)
     }
 
-    async fn release(&self, key: &str, member: &str) {
-        if let Err(e) = self.store.release_in_window(key, member).await {
+    async fn release(&self, attempt: &Attempt, which: Window, member: &str) {
+        if let Err(e) = self
+            .store
+            .release_failure(&attempt.windows, which, member)
+            .await
+        {
             // The place then counts as a failure until it leaves the window.
             tracing::warn!(error = %e, "could not give back a brute-force reservation");
         }
@@ -147,11 +149,13 @@ impl Guard {
     /// attempt's own place.
     pub async fn succeeded(&self, attempt: &Attempt) -> Result<(), StoreError> {
         if attempt.pair_failed_before || attempt.reserved.get().is_some() {
-            self.store.clear_failures(&attempt.pair_key).await?;
+            self.store
+                .clear_failures(&attempt.windows, Window::ClientAtAddress)
+                .await?;
         }
         if let Some(member) = attempt.reserved.get() {
             self.store
-                .release_in_window(&attempt.address_key, member)
+                .release_failure(&attempt.windows, Window::Address, member)
                 .await?;
         }
         Ok(())
@@ -161,8 +165,8 @@ impl Guard {
     /// its places are given back.
     pub async fn abandoned(&self, attempt: &Attempt) {
         if let Some(member) = attempt.reserved.get() {
-            self.release(&attempt.pair_key, member).await;
-            self.release(&attempt.address_key, member).await;
+            self.release(attempt, Window::ClientAtAddress, member).await;
+            self.release(attempt, Window::Address, member).await;
         }
     }
 }

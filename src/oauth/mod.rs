@@ -3,6 +3,8 @@
 //!
 //! # Layout
 //! - [`request`]: parsing the HTTP request into a [`TokenRequest`].
+//! - [`bruteforce`]: failure windows per (client, address) and per address, places reserved
+//!   atomically before argon2; the source address behind trusted proxies.
 //! - [`error`]: RFC 6749 errors, [`OAuthError`].
 //! - [`usage`]: throttled, off-path recording of `last_used_time`.
 //! - [`verified`]: secrets that recently passed argon2, checked again by HMAC.
@@ -85,17 +87,17 @@ pub async fn issue(
         .guard
         .check(client_id.as_ref(), source)
         .await
-        .map_err(unavailable)?;
+        .map_err(store_error)?;
     if let Verdict::Blocked { retry_after_secs } = verdict {
         return Err(OAuthError::TooManyAttempts { retry_after_secs });
     }
     let (client, secret) = match authenticate(state, &request, client_id.as_ref(), &attempt).await {
         Ok(found) => {
-            state.guard.succeeded(&attempt).await.map_err(unavailable)?;
+            state.guard.succeeded(&attempt).await.map_err(store_error)?;
             found
         }
         Err(e @ OAuthError::InvalidClient { .. }) => {
-            let verdict = state.guard.failed(&attempt).await.map_err(unavailable)?;
+            let verdict = state.guard.failed(&attempt).await.map_err(store_error)?;
             return Err(match verdict {
                 Verdict::Blocked { retry_after_secs } => {
                     OAuthError::TooManyAttempts { retry_after_secs }
@@ -164,11 +166,21 @@ fn grant_claims(
     .constant())
 }
 
-fn unavailable(e: StoreError) -> OAuthError {
-    tracing::warn!(error = %e, "store unavailable at the token endpoint");
-    OAuthError::TemporarilyUnavailable(
-        "the token service is temporarily unavailable; retry shortly".into(),
-    )
+/// A store error at the token endpoint: 503 when Redis cannot answer now, 500 (reason
+/// logged) when retrying would not help.
+fn store_error(e: StoreError) -> OAuthError {
+    match e {
+        StoreError::Unavailable(_) => {
+            tracing::warn!(error = %e, "store unavailable at the token endpoint");
+            OAuthError::TemporarilyUnavailable(
+                "the token service is temporarily unavailable; retry shortly".into(),
+            )
+        }
+        StoreError::Failed(_) | StoreError::Corrupt(_) | StoreError::Config(_) => {
+            tracing::error!(error = %e, "store failure at the token endpoint");
+            OAuthError::ServerError
+        }
+    }
 }
 
 /// `tkn_` + 128 random bits, hex.
@@ -198,7 +210,7 @@ async fn authenticate(
             .store
             .get_client_cached(id)
             .await
-            .map_err(unavailable)?,
+            .map_err(store_error)?,
         None => None,
     };
     // The stored suffix narrows the candidates to (almost always) one secret.
@@ -217,7 +229,7 @@ async fn authenticate(
     if matched.is_none() {
         let verify = |hash| async move {
             if let Verdict::Blocked { retry_after_secs } =
-                state.guard.reserve(attempt).await.map_err(unavailable)?
+                state.guard.reserve(attempt).await.map_err(store_error)?
             {
                 return Err(OAuthError::TooManyAttempts { retry_after_secs });
             }

@@ -19,10 +19,6 @@ impl KeyNames {
         }
     }
 
-    pub fn prefix(&self) -> &str {
-        &self.prefix
-    }
-
     /// The client document (JSON, secrets and their hashes included, with a version).
     pub fn client(&self, id: &ClientId) -> String {
         format!("{}:client:{{{id}}}", self.prefix)

@@ -16,11 +16,12 @@
 //!
 //! So no client can authenticate without also being listable and deletable.
 
-pub mod keys;
+mod keys;
 mod memory;
 mod redis;
 
 use std::collections::HashMap;
+use std::net::IpAddr;
 use std::sync::{Arc, Mutex};
 
 use tracing::warn;
@@ -33,12 +34,41 @@ use redis::RedisBackend;
 
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
+    /// Redis cannot answer now (down, frozen, out of memory, failing over): retry later (503).
     #[error("{0}")]
     Unavailable(String),
+    /// Redis answered with an error that retrying will not fix (a broken script, a key of
+    /// the wrong type): a defect (500, with the reason logged).
+    #[error("{0}")]
+    Failed(String),
     #[error("stored data is corrupt: {0}")]
     Corrupt(String),
     #[error("{0}")]
     Config(String),
+}
+
+/// The two failure windows a token request is judged by: of one presented client id (all
+/// ids that are no client's share one) from one address, and of the address whatever the
+/// client. Their keys stay inside the store.
+pub struct FailureWindows {
+    of_client: String,
+    of_address: String,
+}
+
+/// One of the two [`FailureWindows`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Window {
+    ClientAtAddress,
+    Address,
+}
+
+impl FailureWindows {
+    fn key(&self, window: Window) -> &str {
+        match window {
+            Window::ClientAtAddress => &self.of_client,
+            Window::Address => &self.of_address,
+        }
+    }
 }
 
 /// The result of a conditional write.
@@ -50,7 +80,7 @@ pub enum WriteOutcome {
     Missing,
 }
 
-/// The answer of [`Store::reserve_in_window`].
+/// The answer of [`Store::reserve_failure`].
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum WindowSlot {
     Taken,
@@ -126,8 +156,13 @@ impl Store {
         }
     }
 
-    pub fn names(&self) -> &KeyNames {
-        &self.names
+    /// The failure windows of `client` (`None`: an id that is no client's) at `address`.
+    pub fn failure_windows(&self, client: Option<&ClientId>, address: IpAddr) -> FailureWindows {
+        let [of_client, of_address] = self.names.failures(client, address);
+        FailureWindows {
+            of_client,
+            of_address,
+        }
     }
 
     pub async fn ping(&self) -> Result<(), StoreError> {
@@ -301,15 +336,16 @@ impl Store {
         Ok(())
     }
 
-    /// Failed authentications per key within the window ending at `now_ms`: (count, oldest
-    /// ms). Read through the client-side cache: no round trip while nothing changes.
+    /// Failed authentications in each window ending at `now_ms`: (count, oldest ms), client
+    /// window first. Read through the client-side cache: no round trip while nothing changes.
     pub async fn recent_failures(
         &self,
-        keys: [&str; 2],
+        windows: &FailureWindows,
         now_ms: u64,
         window_ms: u64,
     ) -> Result<[(u64, Option<u64>); 2], StoreError> {
         let since = now_ms.saturating_sub(window_ms);
+        let keys = [windows.of_client.as_str(), windows.of_address.as_str()];
         let sets = call!(self.window_entries(keys));
         Ok(sets.map(|entries| {
             let recent = entries.into_iter().filter(|at| *at > since);
@@ -319,31 +355,42 @@ impl Store {
         }))
     }
 
-    /// Takes a place for `member` at `now_ms` in the time window under `key`, unless it
-    /// already holds `limit` entries within `window_ms`: atomically, however many requests
-    /// race for the last place.
-    pub async fn reserve_in_window(
+    /// Takes a place for `member` at `now_ms` in `window`, unless it already holds `limit`
+    /// entries within `window_ms`: atomically, however many requests race for the last
+    /// place.
+    pub async fn reserve_failure(
         &self,
-        key: &str,
+        windows: &FailureWindows,
+        window: Window,
         member: &str,
         now_ms: u64,
         window_ms: u64,
         limit: u64,
     ) -> Result<WindowSlot, StoreError> {
+        let key = windows.key(window);
         Ok(call!(
             self.window_reserve(key, member, now_ms, window_ms, limit)
         ))
     }
 
-    /// Gives back a place taken by [`Self::reserve_in_window`].
-    pub async fn release_in_window(&self, key: &str, member: &str) -> Result<(), StoreError> {
-        call!(self.window_release(key, member));
+    /// Gives back a place taken by [`Self::reserve_failure`].
+    pub async fn release_failure(
+        &self,
+        windows: &FailureWindows,
+        window: Window,
+        member: &str,
+    ) -> Result<(), StoreError> {
+        call!(self.window_release(windows.key(window), member));
         Ok(())
     }
 
-    /// Forgets the failures recorded under `key`.
-    pub async fn clear_failures(&self, key: &str) -> Result<(), StoreError> {
-        call!(self.delete(key));
+    /// Forgets the failures recorded in `window`.
+    pub async fn clear_failures(
+        &self,
+        windows: &FailureWindows,
+        window: Window,
+    ) -> Result<(), StoreError> {
+        call!(self.delete(windows.key(window)));
         Ok(())
     }
 }

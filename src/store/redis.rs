@@ -127,15 +127,39 @@ pub struct RedisBackend {
 }
 
 impl From<redis::RedisError> for StoreError {
+    /// Whether retrying later can help decides 503 or 500. The message names the error's
+    /// kind and code, never its free text (which can echo arguments).
     fn from(e: redis::RedisError) -> Self {
+        use redis::{ErrorKind, ServerErrorKind};
         if e.is_timeout()
             || e.is_io_error()
             || e.is_connection_dropped()
             || e.is_connection_refusal()
         {
-            StoreError::Unavailable(format!("Redis is unreachable: {}", e.kind_name()))
+            return StoreError::Unavailable(format!("Redis is unreachable: {}", e.kind_name()));
+        }
+        // Busy, loading, failing over, read-only replica, out of memory: Redis is there
+        // but cannot serve the command now.
+        let transient = matches!(
+            e.kind(),
+            ErrorKind::ClusterConnectionNotFound
+                | ErrorKind::Server(
+                    ServerErrorKind::BusyLoading
+                        | ServerErrorKind::TryAgain
+                        | ServerErrorKind::ClusterDown
+                        | ServerErrorKind::MasterDown
+                        | ServerErrorKind::ReadOnly
+                        | ServerErrorKind::Moved
+                        | ServerErrorKind::Ask
+                )
+        ) || matches!(
+            e.code(),
+            Some("OOM" | "BUSY" | "NOREPLICAS" | "MISCONF" | "LOADING")
+        );
+        if transient {
+            StoreError::Unavailable(format!("Redis cannot serve now: {}", e.kind_name()))
         } else {
-            StoreError::Unavailable(format!("Redis failed: {}", e.kind_name()))
+            StoreError::Failed(format!("Redis refused a command: {}", e.kind_name()))
         }
     }
 }

@@ -113,6 +113,7 @@ async fn a_remembered_secret_stops_working_on_the_very_next_request_after_a_chan
 
 #[tokio::test]
 async fn a_secret_deleted_through_one_instance_is_refused_by_another_within_a_second() {
+    crate::helpers::needs_redis!("two instances share one Redis");
     let one = crate::helpers::spawn_app().await;
     let two = crate::helpers::spawn(crate::helpers::Spawn {
         prefix: Some(one.prefix.clone()),

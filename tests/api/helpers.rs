@@ -48,6 +48,24 @@ pub fn altered(secret: &str) -> String {
     format!("{head}{}", if last == "x" { "y" } else { "x" })
 }
 
+/// Whether this run puts the test servers on the in-memory store of `serve --dev`
+/// (`TOKENMINT_TEST_STORE=memory scripts/test.sh`) instead of the shared Redis.
+pub fn on_memory_store() -> bool {
+    std::env::var("TOKENMINT_TEST_STORE").is_ok_and(|store| store == "memory")
+}
+
+/// Ends a test that needs the shared Redis itself (it inspects Redis, or runs several
+/// instances over one store) when the run is on the in-memory store, saying why.
+macro_rules! needs_redis {
+    ($why:expr) => {
+        if crate::helpers::on_memory_store() {
+            eprintln!("skipped on the in-memory store: {}", $why);
+            return;
+        }
+    };
+}
+pub(crate) use needs_redis;
+
 pub fn redis_url() -> String {
     std::env::var("TMTEST_REDIS_URL").expect(
         "TMTEST_REDIS_URL is not set: run the tests with scripts/test.sh, which starts a Redis",
@@ -80,7 +98,8 @@ pub struct Spawn {
     pub configure: Box<dyn FnOnce(&mut Settings) + Send>,
     /// A PEM root certificate to trust (the server then speaks HTTPS).
     pub trust: Option<String>,
-    /// The in-memory store of `serve --dev` instead of Redis.
+    /// The in-memory store of `serve --dev` instead of Redis (also the default for tests
+    /// that name no Redis of their own, when the run is on the in-memory store).
     pub memory: bool,
 }
 
@@ -104,6 +123,7 @@ pub async fn spawn_app() -> TestApp {
 }
 
 pub async fn spawn(options: Spawn) -> TestApp {
+    let memory = options.memory || (on_memory_store() && options.redis_url.is_none());
     let prefix = options
         .prefix
         .unwrap_or_else(|| format!("tmtest{}", rand::rng().random::<u64>()));
@@ -124,7 +144,7 @@ pub async fn spawn(options: Spawn) -> TestApp {
     settings.keys.active = options.active.unwrap_or_default();
     (options.configure)(&mut settings);
 
-    let store = if options.memory {
+    let store = if memory {
         Store::memory(&prefix)
     } else {
         store_for(&settings).await

@@ -14,7 +14,11 @@ const BINARY: &str = env!("CARGO_BIN_EXE_tokenmint");
 
 fn tokenmint(args: &[&str], env: &[(&str, String)]) -> Command {
     let mut command = Command::new(BINARY);
-    command.args(args).env_remove("RUST_LOG");
+    // TOKENMINT_TEST_STORE is the test run's, not a setting of the binary.
+    command
+        .args(args)
+        .env_remove("RUST_LOG")
+        .env_remove("TOKENMINT_TEST_STORE");
     for (key, value) in env {
         command.env(key, value);
     }
