@@ -2,10 +2,11 @@
 
 use std::error::Error;
 use std::path::Path;
+use std::sync::Arc;
 
 use serde_json::json;
 
-use crate::admin::service::bootstrap_admin;
+use crate::admin::service::AdminService;
 use crate::config::{Loaded, Settings};
 use crate::crypto::keys::{self, Alg};
 use crate::crypto::{Hasher, KeyRing};
@@ -49,9 +50,7 @@ pub async fn serve(loaded: Loaded, dev: bool) -> CommandResult {
     }
     let app = Application::build(settings, store)?;
     if dev {
-        let state = app.state();
-        let (client, secret) =
-            bootstrap_admin(&state.store, &state.hasher, &state.settings, "dev admin").await?;
+        let (client, secret) = app.admins().bootstrap_admin("dev admin").await?;
         println!(
             "{}",
             json!({"issuer": app.issuer(), "client_id": client.client_id, "client_secret": secret.expose()})
@@ -70,8 +69,20 @@ pub async fn serve(loaded: Loaded, dev: bool) -> CommandResult {
 /// `tokenmint bootstrap-admin [--name NAME]`: prints the new admin's id and secret once.
 pub async fn bootstrap(settings: Settings, name: &str) -> CommandResult {
     let store = redis_store(&settings).await?;
+    let keys = Arc::new(KeyRing::load(
+        &settings.keys.dir,
+        &settings.keys.active,
+        &settings.tokens.typ,
+    )?);
     let hasher = Hasher::new(&settings.argon2)?;
-    let (client, secret) = bootstrap_admin(&store, &hasher, &settings, name).await?;
+    let admins = AdminService::new(
+        &settings,
+        settings.server.issuer.clone(),
+        store,
+        keys,
+        hasher,
+    );
+    let (client, secret) = admins.bootstrap_admin(name).await?;
     println!(
         "{}",
         json!({"client_id": client.client_id, "client_secret": secret.expose()})

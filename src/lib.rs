@@ -6,17 +6,17 @@
 //!
 //! # Layout
 //! - [`config`]: typed settings (defaults → `TOKENMINT_CONFIG` file → env).
-//! - [`startup`]: binds the listener, builds the state, registers every route.
-//! - [`state`]: the per-process state handlers share.
+//! - [`startup`]: binds the listener, builds the services (token, admin, HTTP settings,
+//!   discovery), serves them, registers every route.
 //! - [`telemetry`]: tracing setup.
 //! - [`tls`]: optional built-in TLS and the owner-only rule for private key files.
 //! - [`commands`]: what `serve`, `bootstrap-admin` and `keys generate` do.
 //! - [`domain`]: clients, secrets, ids, timestamps, and the parsers of every field.
 //! - [`store`]: the only module that speaks Redis (plus the in-memory dev store).
 //! - [`crypto`]: plain secrets, argon2id behind a limiter, signing keys, JWTs.
-//! - [`oauth`]: the token endpoint's logic and RFC 6749 errors.
+//! - [`oauth`]: [`oauth::TokenService`], the token endpoint's logic, and RFC 6749 errors.
 //! - [`admin`]: admin authentication, the shared admin operations, each face's JSON.
-//! - [`http`]: thin actix handlers.
+//! - [`http`]: thin actix handlers, each given the service it calls.
 
 #![forbid(unsafe_code)]
 
@@ -28,7 +28,6 @@ pub mod domain;
 pub mod http;
 pub mod oauth;
 pub mod startup;
-pub mod state;
 pub mod store;
 pub mod telemetry;
 pub mod tls;

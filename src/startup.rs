@@ -1,5 +1,6 @@
 //! Builds the server from settings and a store: binds the listener first (port 0 in
-//! tests), loads keys, and registers every route in one place ([`routes`]).
+//! tests), builds the services ([`Services`]), serves them ([`Application::serve`]), and
+//! registers every route in one place ([`routes`]).
 
 use std::net::{SocketAddr, TcpListener};
 use std::time::Duration;
@@ -11,17 +12,16 @@ use actix_web::middleware::{DefaultHeaders, Next, from_fn};
 use actix_web::{App, HttpResponse, HttpServer, web};
 use tracing_actix_web::TracingLogger;
 
+use std::sync::Arc;
+
 use crate::admin::AdminError;
-use crate::config::Settings;
+use crate::admin::service::AdminService;
+use crate::config::{ServerSettings, Settings};
 use crate::crypto::keys::KeyError;
 use crate::crypto::secret::HashError;
 use crate::crypto::{Hasher, KeyRing};
-use crate::http::{discovery, health, org_clients, token, v1_clients};
-use crate::oauth::bruteforce::Guard;
-use crate::oauth::claims::ConstantCache;
-use crate::oauth::usage::UsageRecorder;
-use crate::oauth::verified::VerifiedCache;
-use crate::state::AppState;
+use crate::http::{Discovery, HttpSettings, discovery, health, org_clients, token, v1_clients};
+use crate::oauth::TokenService;
 use crate::store::Store;
 use crate::telemetry::RequestSpan;
 
@@ -37,16 +37,55 @@ pub enum StartError {
     Tls(String),
 }
 
-/// Grants whose constant claims are kept encoded (a few hundred bytes each).
-const CLAIMS_CACHE_ENTRIES: usize = 10_000;
+/// The services the handlers are given, each built once from exactly what it needs.
+pub struct Services {
+    pub tokens: web::Data<TokenService>,
+    pub admins: web::Data<AdminService>,
+    pub http: web::Data<HttpSettings>,
+    pub discovery: web::Data<Discovery>,
+}
+
+impl Services {
+    /// Loads the keys, starts the argon2 pool and builds every service over `store`.
+    pub fn build(settings: &Settings, store: Store, issuer: String) -> Result<Self, StartError> {
+        let keys = Arc::new(KeyRing::load(
+            &settings.keys.dir,
+            &settings.keys.active,
+            &settings.tokens.typ,
+        )?);
+        let hasher = Hasher::new(&settings.argon2)?;
+        let tokens = TokenService::new(
+            settings,
+            issuer.clone(),
+            store.clone(),
+            Arc::clone(&keys),
+            hasher.clone(),
+        );
+        let admins = AdminService::new(settings, issuer.clone(), store, Arc::clone(&keys), hasher);
+        Ok(Self {
+            tokens: web::Data::new(tokens),
+            admins: web::Data::new(admins),
+            http: web::Data::new(HttpSettings::new(settings)),
+            discovery: web::Data::new(Discovery {
+                issuer,
+                keys,
+                jwks_max_age: settings.keys.jwks_max_age,
+            }),
+        })
+    }
+}
 
 pub struct Application {
     server: Server,
     addr: SocketAddr,
-    state: web::Data<AppState>,
+    issuer: String,
+    tokens: web::Data<TokenService>,
+    admins: web::Data<AdminService>,
 }
 
 impl Application {
+    /// Binds `server.bind`, derives the issuer from it when `server.issuer` is empty, builds
+    /// the services and serves them.
     pub fn build(settings: Settings, store: Store) -> Result<Self, StartError> {
         let bind = settings.server.bind.clone();
         let listener = TcpListener::bind(&bind).map_err(|e| StartError::Bind(bind.clone(), e))?;
@@ -67,41 +106,36 @@ impl Application {
         } else {
             settings.server.issuer.clone()
         };
-        let keys = KeyRing::load(
-            &settings.keys.dir,
-            &settings.keys.active,
-            &settings.tokens.typ,
-        )?;
-        let hasher = Hasher::new(&settings.argon2)?;
-        let guard = Guard::new(store.clone(), &settings.bruteforce);
-        let verified = VerifiedCache::new(
-            Duration::from_secs(settings.secrets.verified_cache_secs),
-            settings.secrets.verified_cache_entries,
-        );
-        let usage = UsageRecorder::new(
-            store.clone(),
-            Duration::from_secs(settings.usage.write_interval_secs),
-        );
-        let server_settings = settings.server.clone();
+        let services = Services::build(&settings, store, issuer)?;
+        Self::serve(listener, tls, &settings.server, services)
+    }
+
+    /// Serves `services` on an already bound `listener` (with TLS when `tls` is given).
+    pub fn serve(
+        listener: TcpListener,
+        tls: Option<rustls::ServerConfig>,
+        server_settings: &ServerSettings,
+        services: Services,
+    ) -> Result<Self, StartError> {
+        let addr = listener
+            .local_addr()
+            .map_err(|e| StartError::Bind(server_settings.bind.clone(), e))?;
+        let issuer = services.discovery.issuer.clone();
+        let keys = &services.discovery.keys;
         tracing::info!(%addr, %issuer, kid = %keys.active().kid, alg = keys.active().alg.name(), "tokenmint listening");
-        let state = web::Data::new(AppState {
-            settings,
-            issuer,
-            store,
-            keys,
-            hasher,
-            usage,
-            guard,
-            verified,
-            claims: ConstantCache::new(CLAIMS_CACHE_ENTRIES),
-        });
-        let app_state = state.clone();
+        let (tokens, admins) = (services.tokens.clone(), services.admins.clone());
+        let max_header_bytes = services.http.max_header_bytes;
         let mut server = HttpServer::new(move || {
             App::new()
-                .wrap(from_fn(limit_header_bytes))
+                .wrap(from_fn(move |req, next| {
+                    limit_header_bytes(max_header_bytes, req, next)
+                }))
                 .wrap(DefaultHeaders::new().add(("X-Content-Type-Options", "nosniff")))
                 .wrap(TracingLogger::<RequestSpan>::new())
-                .app_data(app_state.clone())
+                .app_data(services.tokens.clone())
+                .app_data(services.admins.clone())
+                .app_data(services.http.clone())
+                .app_data(services.discovery.clone())
                 .configure(routes)
         })
         .shutdown_timeout(10)
@@ -112,6 +146,7 @@ impl Application {
         if server_settings.workers > 0 {
             server = server.workers(server_settings.workers);
         }
+        let bind = server_settings.bind.clone();
         let server = match tls {
             Some(config) => server.listen_rustls_0_23(listener, config),
             None => server.listen(listener),
@@ -121,7 +156,9 @@ impl Application {
         Ok(Self {
             server,
             addr,
-            state,
+            issuer,
+            tokens,
+            admins,
         })
     }
 
@@ -130,13 +167,12 @@ impl Application {
     }
 
     pub fn issuer(&self) -> &str {
-        &self.state.issuer
+        &self.issuer
     }
 
-    /// The state the handlers share (its store and hasher serve tools such as
-    /// `serve --dev`'s admin bootstrap).
-    pub fn state(&self) -> &AppState {
-        &self.state
+    /// The admin service (tools such as `serve --dev`'s admin bootstrap use it).
+    pub fn admins(&self) -> &AdminService {
+        &self.admins
     }
 
     /// Stops the server: `graceful` finishes in-flight requests first.
@@ -146,15 +182,8 @@ impl Application {
 
     /// Serves until stopped (SIGTERM / Ctrl-C stop accepting and finish in-flight requests).
     pub async fn run_until_stopped(self) -> std::io::Result<()> {
-        // Expired verified-secret entries are dropped even when no request comes to do it.
-        let state = self.state.clone();
-        let sweeper = tokio::spawn(async move {
-            let every = state.verified.sweep_interval();
-            loop {
-                tokio::time::sleep(every).await;
-                state.verified.sweep();
-            }
-        });
+        let tokens = self.tokens.clone();
+        let sweeper = tokio::spawn(async move { tokens.sweep_forever().await });
         let stopped = self.server.await;
         sweeper.abort();
         stopped
@@ -164,12 +193,10 @@ impl Application {
 /// 431 for a request whose headers add up to more than `server.max_header_bytes` (actix
 /// itself only caps the whole head, at 128 KiB).
 async fn limit_header_bytes(
+    limit: usize,
     req: ServiceRequest,
     next: Next<impl MessageBody + 'static>,
 ) -> Result<ServiceResponse<BoxBody>, actix_web::Error> {
-    let limit = req
-        .app_data::<web::Data<AppState>>()
-        .map_or(usize::MAX, |state| state.settings.server.max_header_bytes);
     let size: usize = req
         .headers()
         .iter()

@@ -8,9 +8,9 @@ use actix_web::http::header;
 use actix_web::{FromRequest, HttpRequest, web};
 
 use super::error::AdminError;
+use super::service::AdminService;
 use crate::crypto::jwt;
 use crate::domain::{ClientId, OrganizationId, SecretId, SecretStatus, Timestamp};
-use crate::state::AppState;
 
 /// The authenticated caller of an admin endpoint.
 #[derive(Clone, Debug)]
@@ -47,8 +47,15 @@ impl Admin {
     }
 }
 
+impl AdminService {
+    /// The admin an `Authorization` header value proves, or why not.
+    pub async fn authenticate(&self, authorization: Option<String>) -> Result<Admin, AdminError> {
+        authenticate(self, authorization).await
+    }
+}
+
 async fn authenticate(
-    state: &AppState,
+    state: &AdminService,
     authorization: Option<String>,
 ) -> Result<Admin, AdminError> {
     let unauthenticated = |why: &str| AdminError::Unauthenticated(why.to_owned());
@@ -62,7 +69,7 @@ async fn authenticate(
         .ok_or_else(|| unauthenticated("the Authorization header must use the Bearer scheme"))?;
     let claims = jwt::verify(&state.keys, token, &state.issuer)
         .map_err(|e| unauthenticated(&format!("{e}")))?;
-    let admin_scope = state.settings.admin.scope.as_str();
+    let admin_scope = state.admin_scope.as_str();
     if !claims.scope.split(' ').any(|s| s == admin_scope) {
         return Err(AdminError::PermissionDenied(format!(
             "the token lacks the {admin_scope} scope"
@@ -118,7 +125,7 @@ impl FromRequest for Admin {
     type Future = Pin<Box<dyn Future<Output = Result<Self, Self::Error>>>>;
 
     fn from_request(req: &HttpRequest, _: &mut actix_web::dev::Payload) -> Self::Future {
-        let state = req.app_data::<web::Data<AppState>>().cloned();
+        let service = req.app_data::<web::Data<AdminService>>().cloned();
         // A token in the URL ends up in access logs and browser history: refused, even
         // beside a good header, so that the caller notices.
         let in_query = form_urlencoded::parse(req.query_string().as_bytes())
@@ -129,14 +136,14 @@ impl FromRequest for Admin {
             .and_then(|v| v.to_str().ok())
             .map(str::to_owned);
         Box::pin(async move {
-            let state = state.ok_or(AdminError::Internal)?;
+            let service = service.ok_or(AdminError::Internal)?;
             if in_query {
                 return Err(AdminError::Unauthenticated(
                     "access tokens are accepted in the Authorization header only, never in the URL"
                         .into(),
                 ));
             }
-            authenticate(&state, authorization).await
+            service.authenticate(authorization).await
         })
     }
 }

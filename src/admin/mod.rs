@@ -1,10 +1,12 @@
 //! The admin APIs: authentication, the shared operations, and each face's JSON.
 //!
 //! # Layout
-//! - [`auth`]: [`Admin`], the authenticated caller (contract §2).
+//! - [`auth`]: [`Admin`], the authenticated caller (contract §2), proven by
+//!   [`AdminService::authenticate`].
 //! - [`error`]: [`AdminError`] and its one mapping to HTTP (AIP-193).
 //! - [`changes`]: validated changes to clients and secrets, shared by both faces.
-//! - [`service`]: the operations (read, list, create, update, delete), compare-and-set.
+//! - [`service`]: [`AdminService`], the operations (read, list, create, update, delete,
+//!   compare-and-set) every face translates onto, with its own store, hasher and keys.
 //! - [`paging`]: opaque page tokens and page sizes.
 //! - [`org`]: the organization face's JSON (Scalekit style, snake_case).
 //! - [`v1`]: the clients-and-credentials face's JSON (Confidence style, camelCase, updateMask).
@@ -19,3 +21,4 @@ pub mod v1;
 
 pub use auth::Admin;
 pub use error::AdminError;
+pub use service::AdminService;

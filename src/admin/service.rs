@@ -14,7 +14,10 @@ use crate::crypto::{Hasher, PlainSecret};
 use crate::domain::{
     Client, ClientId, OrganizationId, Secret, SecretHash, SecretId, SecretStatus, Timestamp, Usage,
 };
-use crate::state::AppState;
+use std::sync::Arc;
+
+use crate::crypto::KeyRing;
+use crate::domain::ExpiryBounds;
 use crate::store::{IndexEntry, Store, WriteOutcome};
 
 /// Where a lookup may find clients: a client outside is reported as not found.
@@ -68,45 +71,10 @@ fn secret_not_found(id: &str) -> AdminError {
     AdminError::NotFound(format!("secret {id} not found"))
 }
 
-async fn load(state: &AppState, within: &Within, id: &str) -> Result<Client, AdminError> {
-    let client_id = ClientId::parse(id).ok_or_else(|| client_not_found(id))?;
-    match state.store.get_client(&client_id).await? {
-        Some(client) if within.contains(&client) => Ok(client),
-        _ => Err(client_not_found(id)),
-    }
-}
-
-pub async fn get_client(
-    state: &AppState,
-    within: &Within,
-    id: &str,
-) -> Result<(Client, Usage), AdminError> {
-    let client = load(state, within, id).await?;
-    let usage = state.store.usage(&client.client_id).await?;
-    Ok((client, usage))
-}
-
 pub struct ClientList {
     pub clients: Vec<(Client, Usage)>,
     pub next: Option<IndexEntry>,
     pub total: u64,
-}
-
-pub async fn list_clients(
-    state: &AppState,
-    org: Option<&OrganizationId>,
-    page_size: usize,
-    after: Option<IndexEntry>,
-) -> Result<ClientList, AdminError> {
-    let page = state.store.list_clients(org, after, page_size).await?;
-    let total = state.store.count_clients(org).await?;
-    let ids: Vec<&ClientId> = page.clients.iter().map(|c| &c.client_id).collect();
-    let usages = state.store.usages(&ids).await?;
-    Ok(ClientList {
-        clients: page.clients.into_iter().zip(usages).collect(),
-        next: page.next,
-        total,
-    })
 }
 
 fn new_secret(
@@ -139,52 +107,6 @@ fn new_secret(
 pub struct Issued {
     pub secret_id: SecretId,
     pub plain: PlainSecret,
-}
-
-/// Creates a client; with `first_secret`, also its first secret.
-pub async fn create_client(
-    state: &AppState,
-    admin: &Admin,
-    organization_id: Option<OrganizationId>,
-    changes: ClientChanges,
-    first_secret: Option<SecretChanges>,
-) -> Result<(Client, Option<Issued>), AdminError> {
-    let issued = match &first_secret {
-        Some(changes) => Some(make_secret(state, admin, changes, None).await?),
-        None => None,
-    };
-    let mut client = blank_client(
-        state.settings.tokens.default_expiry,
-        organization_id,
-        Some(admin.resource_name()),
-    );
-    changes.apply(&mut client);
-    let issued = issued.map(|(secret, plain)| {
-        let secret_id = secret.id.clone();
-        client.secrets.push(secret);
-        Issued { secret_id, plain }
-    });
-    // An 18-digit id collides with vanishing probability; the store refuses to overwrite.
-    match state.store.create_client(&client).await? {
-        WriteOutcome::Done => Ok((client, issued)),
-        _ => Err(AdminError::Conflict(
-            "client id collision; retry the request".into(),
-        )),
-    }
-}
-
-/// Hashes a new (or admin-supplied) plain secret off the async workers.
-async fn make_secret(
-    state: &AppState,
-    admin: &Admin,
-    changes: &SecretChanges,
-    plain: Option<PlainSecret>,
-) -> Result<(Secret, PlainSecret), AdminError> {
-    let (plain, hash) = hash_new(&state.hasher, &state.settings.secrets.prefix, plain).await?;
-    Ok((
-        new_secret(Some(admin.resource_name()), changes, &plain, hash),
-        plain,
-    ))
 }
 
 async fn hash_new(
@@ -230,209 +152,10 @@ fn blank_client(
     }
 }
 
-/// Creates an environment-level client holding the admin scope, with one secret: the
-/// first admin of a fresh deployment (`tokenmint bootstrap-admin`, `serve --dev`).
-pub async fn bootstrap_admin(
-    store: &Store,
-    hasher: &Hasher,
-    settings: &Settings,
-    name: &str,
-) -> Result<(Client, PlainSecret), AdminError> {
-    let name = crate::domain::fields::client_name(&serde_json::Value::from(name), "name")
-        .map_err(AdminError::fields)?;
-    let (plain, hash) = hash_new(hasher, &settings.secrets.prefix, None).await?;
-    let mut client = blank_client(settings.tokens.default_expiry, None, None);
-    client.name = name;
-    client.description = "Administrator created by tokenmint bootstrap-admin".into();
-    client.scopes = vec![settings.admin.scope.clone()];
-    client
-        .secrets
-        .push(new_secret(None, &SecretChanges::default(), &plain, hash));
-    match store.create_client(&client).await? {
-        WriteOutcome::Done => Ok((client, plain)),
-        _ => Err(AdminError::Conflict("client id collision; retry".into())),
-    }
-}
-
-/// Read → `change` → compare-and-set, retried on a lost race unless `if_match` pins the
-/// version. `change` may run several times and must only depend on the client it gets.
-async fn modify(
-    state: &AppState,
-    admin: &Admin,
-    within: &Within,
-    id: &str,
-    if_match: Option<&IfMatch>,
-    mut change: impl FnMut(&mut Client) -> Result<(), AdminError>,
-) -> Result<Client, AdminError> {
-    for attempt in 0..MAX_WRITE_ATTEMPTS {
-        if attempt > 0 {
-            backoff(attempt).await;
-        }
-        let mut client = load(state, within, id).await?;
-        if let Some(condition) = if_match
-            && !condition.allows(client.version)
-        {
-            return Err(AdminError::PreconditionFailed(
-                "the resource has changed since it was read (If-Match)".into(),
-            ));
-        }
-        change(&mut client)?;
-        client.version += 1;
-        client.update_time = Timestamp::now();
-        client.updater = Some(admin.resource_name());
-        match state.store.update_client(&client).await? {
-            WriteOutcome::Done => return Ok(client),
-            WriteOutcome::Missing => return Err(client_not_found(id)),
-            WriteOutcome::Conflict if if_match.is_some() => {
-                return Err(AdminError::PreconditionFailed(
-                    "the resource has changed since it was read (If-Match)".into(),
-                ));
-            }
-            WriteOutcome::Conflict => continue,
-        }
-    }
-    Err(AdminError::Conflict(
-        "too many concurrent writes to this client; retry".into(),
-    ))
-}
-
-pub async fn update_client(
-    state: &AppState,
-    admin: &Admin,
-    within: &Within,
-    id: &str,
-    if_match: Option<&IfMatch>,
-    changes: ClientChanges,
-) -> Result<(Client, Usage), AdminError> {
-    let client = modify(state, admin, within, id, if_match, |client| {
-        changes.clone().apply(client);
-        Ok(())
-    })
-    .await?;
-    let usage = state.store.usage(&client.client_id).await?;
-    Ok((client, usage))
-}
-
-pub async fn delete_client(
-    state: &AppState,
-    within: &Within,
-    id: &str,
-    if_match: Option<&IfMatch>,
-) -> Result<(), AdminError> {
-    let client = load(state, within, id).await?;
-    let expected = match if_match {
-        Some(condition) if !condition.allows(client.version) => {
-            return Err(AdminError::PreconditionFailed(
-                "the resource has changed since it was read (If-Match)".into(),
-            ));
-        }
-        Some(_) => Some(client.version),
-        None => None,
-    };
-    match state.store.delete_client(&client, expected).await? {
-        WriteOutcome::Done => Ok(()),
-        WriteOutcome::Missing => Err(client_not_found(id)),
-        WriteOutcome::Conflict => Err(AdminError::PreconditionFailed(
-            "the resource has changed since it was read (If-Match)".into(),
-        )),
-    }
-}
-
-/// Adds a secret (at most `secrets.max_per_client`); `plain` is an admin-supplied value.
-pub async fn add_secret(
-    state: &AppState,
-    admin: &Admin,
-    within: &Within,
-    id: &str,
-    changes: SecretChanges,
-) -> Result<(Client, Issued), AdminError> {
-    let max = state.settings.secrets.max_per_client;
-    // Fail fast before paying for argon2; the write below checks again.
-    let current = load(state, within, id).await?;
-    if current.secrets.len() >= max {
-        return Err(too_many_secrets(max));
-    }
-    let plain = changes.replacement.clone();
-    let (secret, plain) = make_secret(state, admin, &changes, plain).await?;
-    let secret_id = secret.id.clone();
-    let client = modify(state, admin, within, id, None, |client| {
-        if client.secrets.len() >= max {
-            return Err(too_many_secrets(max));
-        }
-        client.secrets.push(secret.clone());
-        Ok(())
-    })
-    .await?;
-    Ok((client, Issued { secret_id, plain }))
-}
-
 fn too_many_secrets(max: usize) -> AdminError {
     AdminError::Conflict(format!(
         "a client may hold at most {max} secrets; delete one first"
     ))
-}
-
-/// Changes a secret's fields; a `replacement` value is hashed and swapped in. Returns the
-/// client with the changed secret.
-pub async fn update_secret(
-    state: &AppState,
-    admin: &Admin,
-    within: &Within,
-    id: &str,
-    secret_id: &str,
-    if_match: Option<&IfMatch>,
-    changes: SecretChanges,
-) -> Result<(Client, Usage), AdminError> {
-    let sid = SecretId::parse(secret_id).ok_or_else(|| secret_not_found(secret_id))?;
-    let current = load(state, within, id).await?;
-    if current.secret(&sid).is_none() {
-        return Err(secret_not_found(secret_id));
-    }
-    let replacement = match &changes.replacement {
-        Some(plain) => {
-            let (plain, hash) = hash_new(&state.hasher, "", Some(plain.clone())).await?;
-            Some((plain.suffix(), hash))
-        }
-        None => None,
-    };
-    let client = modify(state, admin, within, id, if_match, |client| {
-        let updater = admin.resource_name();
-        let secret = client
-            .secret_mut(&sid)
-            .ok_or_else(|| secret_not_found(secret_id))?;
-        changes.apply(secret);
-        if let Some((suffix, hash)) = &replacement {
-            secret.secret_suffix.clone_from(suffix);
-            secret.hash = hash.clone();
-        }
-        secret.update_time = Timestamp::now();
-        secret.updater = Some(updater);
-        Ok(())
-    })
-    .await?;
-    let usage = state.store.usage(&client.client_id).await?;
-    Ok((client, usage))
-}
-
-pub async fn delete_secret(
-    state: &AppState,
-    admin: &Admin,
-    within: &Within,
-    id: &str,
-    secret_id: &str,
-    if_match: Option<&IfMatch>,
-) -> Result<(), AdminError> {
-    let sid = SecretId::parse(secret_id).ok_or_else(|| secret_not_found(secret_id))?;
-    modify(state, admin, within, id, if_match, |client| {
-        let before = client.secrets.len();
-        client.secrets.retain(|s| s.id != sid);
-        if client.secrets.len() == before {
-            return Err(secret_not_found(secret_id));
-        }
-        Ok(())
-    })
-    .await
-    .map(|_| ())
 }
 
 /// One page of a client's secrets in creation order, after `after` (creation time in
@@ -458,4 +181,324 @@ pub fn secrets_page<'a>(
     });
     secrets.truncate(size);
     (secrets, next)
+}
+
+/// The admin API's service: every admin operation, for all faces (each face is a thin
+/// translation onto it), and admin authentication. Built once at startup from what it needs.
+pub struct AdminService {
+    pub(super) store: Store,
+    hasher: Hasher,
+    /// Admin tokens must verify against these keys and name this issuer ([`super::auth`]).
+    pub(super) keys: Arc<KeyRing>,
+    pub(super) issuer: String,
+    pub(super) admin_scope: String,
+    default_expiry: u32,
+    expiry_bounds: ExpiryBounds,
+    secret_prefix: String,
+    max_secrets: usize,
+}
+
+impl AdminService {
+    pub fn new(
+        settings: &Settings,
+        issuer: String,
+        store: Store,
+        keys: Arc<KeyRing>,
+        hasher: Hasher,
+    ) -> Self {
+        Self {
+            store,
+            hasher,
+            keys,
+            issuer,
+            admin_scope: settings.admin.scope.clone(),
+            default_expiry: settings.tokens.default_expiry,
+            expiry_bounds: settings.expiry_bounds(),
+            secret_prefix: settings.secrets.prefix.clone(),
+            max_secrets: settings.secrets.max_per_client,
+        }
+    }
+
+    /// The bounds a client's `expiry` must stay in (the faces parse with them).
+    pub fn expiry_bounds(&self) -> ExpiryBounds {
+        self.expiry_bounds
+    }
+
+    async fn load(&self, within: &Within, id: &str) -> Result<Client, AdminError> {
+        let client_id = ClientId::parse(id).ok_or_else(|| client_not_found(id))?;
+        match self.store.get_client(&client_id).await? {
+            Some(client) if within.contains(&client) => Ok(client),
+            _ => Err(client_not_found(id)),
+        }
+    }
+
+    pub async fn get_client(
+        &self,
+        within: &Within,
+        id: &str,
+    ) -> Result<(Client, Usage), AdminError> {
+        let client = self.load(within, id).await?;
+        let usage = self.store.usage(&client.client_id).await?;
+        Ok((client, usage))
+    }
+
+    pub async fn list_clients(
+        &self,
+        org: Option<&OrganizationId>,
+        page_size: usize,
+        after: Option<IndexEntry>,
+    ) -> Result<ClientList, AdminError> {
+        let page = self.store.list_clients(org, after, page_size).await?;
+        let total = self.store.count_clients(org).await?;
+        let ids: Vec<&ClientId> = page.clients.iter().map(|c| &c.client_id).collect();
+        let usages = self.store.usages(&ids).await?;
+        Ok(ClientList {
+            clients: page.clients.into_iter().zip(usages).collect(),
+            next: page.next,
+            total,
+        })
+    }
+
+    /// Creates a client; with `first_secret`, also its first secret.
+    pub async fn create_client(
+        &self,
+        admin: &Admin,
+        organization_id: Option<OrganizationId>,
+        changes: ClientChanges,
+        first_secret: Option<SecretChanges>,
+    ) -> Result<(Client, Option<Issued>), AdminError> {
+        let issued = match &first_secret {
+            Some(changes) => Some(self.make_secret(admin, changes, None).await?),
+            None => None,
+        };
+        let mut client = blank_client(
+            self.default_expiry,
+            organization_id,
+            Some(admin.resource_name()),
+        );
+        changes.apply(&mut client);
+        let issued = issued.map(|(secret, plain)| {
+            let secret_id = secret.id.clone();
+            client.secrets.push(secret);
+            Issued { secret_id, plain }
+        });
+        // An 18-digit id collides with vanishing probability; the store refuses to overwrite.
+        match self.store.create_client(&client).await? {
+            WriteOutcome::Done => Ok((client, issued)),
+            _ => Err(AdminError::Conflict(
+                "client id collision; retry the request".into(),
+            )),
+        }
+    }
+
+    /// Hashes a new (or admin-supplied) plain secret off the async workers.
+    async fn make_secret(
+        &self,
+        admin: &Admin,
+        changes: &SecretChanges,
+        plain: Option<PlainSecret>,
+    ) -> Result<(Secret, PlainSecret), AdminError> {
+        let (plain, hash) = hash_new(&self.hasher, &self.secret_prefix, plain).await?;
+        Ok((
+            new_secret(Some(admin.resource_name()), changes, &plain, hash),
+            plain,
+        ))
+    }
+
+    /// Creates an environment-level client holding the admin scope, with one secret: the
+    /// first admin of a fresh deployment (`tokenmint bootstrap-admin`, `serve --dev`).
+    pub async fn bootstrap_admin(&self, name: &str) -> Result<(Client, PlainSecret), AdminError> {
+        let name = crate::domain::fields::client_name(&serde_json::Value::from(name), "name")
+            .map_err(AdminError::fields)?;
+        let (plain, hash) = hash_new(&self.hasher, &self.secret_prefix, None).await?;
+        let mut client = blank_client(self.default_expiry, None, None);
+        client.name = name;
+        client.description = "Administrator created by tokenmint bootstrap-admin".into();
+        client.scopes = vec![self.admin_scope.clone()];
+        client
+            .secrets
+            .push(new_secret(None, &SecretChanges::default(), &plain, hash));
+        match self.store.create_client(&client).await? {
+            WriteOutcome::Done => Ok((client, plain)),
+            _ => Err(AdminError::Conflict("client id collision; retry".into())),
+        }
+    }
+
+    /// Read → `change` → compare-and-set, retried on a lost race unless `if_match` pins the
+    /// version. `change` may run several times and must only depend on the client it gets.
+    async fn modify(
+        &self,
+        admin: &Admin,
+        within: &Within,
+        id: &str,
+        if_match: Option<&IfMatch>,
+        mut change: impl FnMut(&mut Client) -> Result<(), AdminError>,
+    ) -> Result<Client, AdminError> {
+        for attempt in 0..MAX_WRITE_ATTEMPTS {
+            if attempt > 0 {
+                backoff(attempt).await;
+            }
+            let mut client = self.load(within, id).await?;
+            if let Some(condition) = if_match
+                && !condition.allows(client.version)
+            {
+                return Err(AdminError::PreconditionFailed(
+                    "the resource has changed since it was read (If-Match)".into(),
+                ));
+            }
+            change(&mut client)?;
+            client.version += 1;
+            client.update_time = Timestamp::now();
+            client.updater = Some(admin.resource_name());
+            match self.store.update_client(&client).await? {
+                WriteOutcome::Done => return Ok(client),
+                WriteOutcome::Missing => return Err(client_not_found(id)),
+                WriteOutcome::Conflict if if_match.is_some() => {
+                    return Err(AdminError::PreconditionFailed(
+                        "the resource has changed since it was read (If-Match)".into(),
+                    ));
+                }
+                WriteOutcome::Conflict => continue,
+            }
+        }
+        Err(AdminError::Conflict(
+            "too many concurrent writes to this client; retry".into(),
+        ))
+    }
+
+    pub async fn update_client(
+        &self,
+        admin: &Admin,
+        within: &Within,
+        id: &str,
+        if_match: Option<&IfMatch>,
+        changes: ClientChanges,
+    ) -> Result<(Client, Usage), AdminError> {
+        let client = self
+            .modify(admin, within, id, if_match, |client| {
+                changes.clone().apply(client);
+                Ok(())
+            })
+            .await?;
+        let usage = self.store.usage(&client.client_id).await?;
+        Ok((client, usage))
+    }
+
+    pub async fn delete_client(
+        &self,
+        within: &Within,
+        id: &str,
+        if_match: Option<&IfMatch>,
+    ) -> Result<(), AdminError> {
+        let client = self.load(within, id).await?;
+        let expected = match if_match {
+            Some(condition) if !condition.allows(client.version) => {
+                return Err(AdminError::PreconditionFailed(
+                    "the resource has changed since it was read (If-Match)".into(),
+                ));
+            }
+            Some(_) => Some(client.version),
+            None => None,
+        };
+        match self.store.delete_client(&client, expected).await? {
+            WriteOutcome::Done => Ok(()),
+            WriteOutcome::Missing => Err(client_not_found(id)),
+            WriteOutcome::Conflict => Err(AdminError::PreconditionFailed(
+                "the resource has changed since it was read (If-Match)".into(),
+            )),
+        }
+    }
+
+    /// Adds a secret (at most `secrets.max_per_client`); `plain` is an admin-supplied value.
+    pub async fn add_secret(
+        &self,
+        admin: &Admin,
+        within: &Within,
+        id: &str,
+        changes: SecretChanges,
+    ) -> Result<(Client, Issued), AdminError> {
+        let max = self.max_secrets;
+        // Fail fast before paying for argon2; the write below checks again.
+        let current = self.load(within, id).await?;
+        if current.secrets.len() >= max {
+            return Err(too_many_secrets(max));
+        }
+        let plain = changes.replacement.clone();
+        let (secret, plain) = self.make_secret(admin, &changes, plain).await?;
+        let secret_id = secret.id.clone();
+        let client = self
+            .modify(admin, within, id, None, |client| {
+                if client.secrets.len() >= max {
+                    return Err(too_many_secrets(max));
+                }
+                client.secrets.push(secret.clone());
+                Ok(())
+            })
+            .await?;
+        Ok((client, Issued { secret_id, plain }))
+    }
+
+    /// Changes a secret's fields; a `replacement` value is hashed and swapped in. Returns the
+    /// client with the changed secret.
+    pub async fn update_secret(
+        &self,
+        admin: &Admin,
+        within: &Within,
+        id: &str,
+        secret_id: &str,
+        if_match: Option<&IfMatch>,
+        changes: SecretChanges,
+    ) -> Result<(Client, Usage), AdminError> {
+        let sid = SecretId::parse(secret_id).ok_or_else(|| secret_not_found(secret_id))?;
+        let current = self.load(within, id).await?;
+        if current.secret(&sid).is_none() {
+            return Err(secret_not_found(secret_id));
+        }
+        let replacement = match &changes.replacement {
+            Some(plain) => {
+                let (plain, hash) = hash_new(&self.hasher, "", Some(plain.clone())).await?;
+                Some((plain.suffix(), hash))
+            }
+            None => None,
+        };
+        let client = self
+            .modify(admin, within, id, if_match, |client| {
+                let updater = admin.resource_name();
+                let secret = client
+                    .secret_mut(&sid)
+                    .ok_or_else(|| secret_not_found(secret_id))?;
+                changes.apply(secret);
+                if let Some((suffix, hash)) = &replacement {
+                    secret.secret_suffix.clone_from(suffix);
+                    secret.hash = hash.clone();
+                }
+                secret.update_time = Timestamp::now();
+                secret.updater = Some(updater);
+                Ok(())
+            })
+            .await?;
+        let usage = self.store.usage(&client.client_id).await?;
+        Ok((client, usage))
+    }
+
+    pub async fn delete_secret(
+        &self,
+        admin: &Admin,
+        within: &Within,
+        id: &str,
+        secret_id: &str,
+        if_match: Option<&IfMatch>,
+    ) -> Result<(), AdminError> {
+        let sid = SecretId::parse(secret_id).ok_or_else(|| secret_not_found(secret_id))?;
+        self.modify(admin, within, id, if_match, |client| {
+            let before = client.secrets.len();
+            client.secrets.retain(|s| s.id != sid);
+            if client.secrets.len() == before {
+                return Err(secret_not_found(secret_id));
+            }
+            Ok(())
+        })
+        .await
+        .map(|_| ())
+    }
 }

@@ -132,7 +132,7 @@ fn name(value: &Value, field: &str, min: usize) -> Parsed<String> {
     Ok(text)
 }
 
-/// Client name (`name` / `displayName`): 1..=256 characters (see [`name`]).
+/// Client name (`name` / `displayName`): 1..=256 characters (see `name`).
 pub fn client_name(value: &Value, field: &str) -> Parsed<String> {
     name(value, field, 1)
 }
@@ -152,7 +152,7 @@ pub fn description(value: &Value, field: &str) -> Parsed<String> {
     Ok(text)
 }
 
-/// Credential display name: 1..=256 characters (see [`name`]); it cannot be emptied.
+/// Credential display name: 1..=256 characters (see `name`); it cannot be emptied.
 pub fn secret_display_name(value: &Value, field: &str) -> Parsed<String> {
     name(value, field, 1)
 }

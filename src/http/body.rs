@@ -9,9 +9,9 @@ use std::time::Duration;
 use futures_util::StreamExt;
 use serde_json::{Map, Value};
 
+use super::HttpSettings;
 use crate::admin::AdminError;
 use crate::admin::service::IfMatch;
-use crate::state::AppState;
 
 /// Reads the payload, refusing more than `limit` bytes.
 pub async fn read_limited(
@@ -46,16 +46,16 @@ pub enum BodyError {
     Broken,
 }
 
-/// A JSON object body. An empty body counts as `{}` when `empty_ok` (e.g. creating a
+/// A JSON object body of at most `server.admin_body_limit` bytes. An empty body counts as `{}` when `empty_ok` (e.g. creating a
 /// secret, whose body is optional).
 pub async fn json_object(
     req: &HttpRequest,
     payload: web::Payload,
-    limit: usize,
+    http: &HttpSettings,
     empty_ok: bool,
 ) -> Result<Map<String, Value>, AdminError> {
-    let deadline = Duration::from_millis(request_timeout_ms(req));
-    let body = read_limited(payload, limit, deadline)
+    let limit = http.admin_body_limit;
+    let body = read_limited(payload, limit, http.request_timeout)
         .await
         .map_err(|e| match e {
             BodyError::TooLarge => {
@@ -85,12 +85,6 @@ pub async fn json_object(
         Ok(_) => Err(AdminError::field("body", "must be a JSON object")),
         Err(e) => Err(AdminError::field("body", format!("is not valid JSON: {e}"))),
     }
-}
-
-/// `server.request_timeout_ms`, from the app's state.
-pub fn request_timeout_ms(req: &HttpRequest) -> u64 {
-    req.app_data::<web::Data<AppState>>()
-        .map_or(5000, |state| state.settings.server.request_timeout_ms)
 }
 
 /// The `ETag` of a client at `version`.

@@ -4,18 +4,18 @@ use actix_web::http::header;
 use actix_web::{HttpResponse, web};
 use serde_json::{Value, json};
 
-use crate::state::AppState;
+use super::Discovery;
 
-pub async fn jwks(state: web::Data<AppState>) -> HttpResponse {
+pub async fn jwks(state: web::Data<Discovery>) -> HttpResponse {
     HttpResponse::Ok()
         .insert_header((
             header::CACHE_CONTROL,
-            format!("public, max-age={}", state.settings.keys.jwks_max_age),
+            format!("public, max-age={}", state.jwks_max_age),
         ))
         .json(state.keys.jwks())
 }
 
-fn metadata(state: &AppState) -> Value {
+fn metadata(state: &Discovery) -> Value {
     let issuer = state.issuer.trim_end_matches('/');
     json!({
         "issuer": state.issuer,
@@ -28,12 +28,12 @@ fn metadata(state: &AppState) -> Value {
 }
 
 /// RFC 8414 authorization server metadata.
-pub async fn oauth_metadata(state: web::Data<AppState>) -> HttpResponse {
+pub async fn oauth_metadata(state: web::Data<Discovery>) -> HttpResponse {
     HttpResponse::Ok().json(metadata(&state))
 }
 
 /// The same document plus the OIDC fields discovery clients insist on.
-pub async fn openid_configuration(state: web::Data<AppState>) -> HttpResponse {
+pub async fn openid_configuration(state: web::Data<Discovery>) -> HttpResponse {
     let mut doc = metadata(&state);
     doc["subject_types_supported"] = json!(["public"]);
     doc["id_token_signing_alg_values_supported"] = json!([state.keys.active().alg.name()]);
@@ -46,6 +46,7 @@ pub async fn openid_configuration(state: web::Data<AppState>) -> HttpResponse {
         "iat",
         "jti",
         "client_id",
+        "credential_id",
         "scope",
         "scopes",
         "oid",

@@ -3,7 +3,7 @@
 use actix_web::{HttpResponse, web};
 use serde_json::json;
 
-use crate::state::AppState;
+use crate::oauth::TokenService;
 
 /// 200 while the process runs.
 pub async fn healthz() -> HttpResponse {
@@ -12,21 +12,18 @@ pub async fn healthz() -> HttpResponse {
 
 /// 200 only when the store answers and a signing key is loaded (it always is once the
 /// server has started: it refuses to start without one).
-pub async fn readyz(state: web::Data<AppState>) -> HttpResponse {
-    match state.store.ping().await {
-        Ok(()) => {
-            let (bound, peak) = state.hasher.concurrency();
-            HttpResponse::Ok().json(json!({
-                "status": "ready",
-                "key": state.keys.active().kid,
-                "argon2": {
-                    "max_concurrent": bound,
-                    "peak_concurrent": peak,
-                    "runs": state.hasher.runs(),
-                },
-                "verified_cache": {"entries": state.verified.held()},
-            }))
-        }
+pub async fn readyz(tokens: web::Data<TokenService>) -> HttpResponse {
+    match tokens.readiness().await {
+        Ok(ready) => HttpResponse::Ok().json(json!({
+            "status": "ready",
+            "key": ready.kid,
+            "argon2": {
+                "max_concurrent": ready.argon2_bound,
+                "peak_concurrent": ready.argon2_peak,
+                "runs": ready.argon2_runs,
+            },
+            "verified_cache": {"entries": ready.verified_entries},
+        })),
         Err(e) => HttpResponse::ServiceUnavailable()
             .insert_header(("Retry-After", "1"))
             .json(json!({"status": "unavailable", "reason": e.to_string()})),

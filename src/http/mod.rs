@@ -9,6 +9,44 @@
 //! - [`org_clients`]: the organization face (`/api/v1/organizations/{org}/clients...`).
 //! - [`v1_clients`]: the clients-and-credentials face (`/v1/clients...`).
 
+use std::sync::Arc;
+use std::time::Duration;
+
+use crate::config::{ProxyRange, Settings};
+use crate::crypto::KeyRing;
+
+/// What the HTTP layer itself enforces (from `server.*`), handed to the handlers that
+/// need it.
+#[derive(Clone, Debug)]
+pub struct HttpSettings {
+    pub admin_body_limit: usize,
+    pub token_body_limit: usize,
+    /// A body must arrive within this (the head has the same limit, enforced by actix).
+    pub request_timeout: Duration,
+    pub trusted_proxies: Vec<ProxyRange>,
+    pub max_header_bytes: usize,
+}
+
+impl HttpSettings {
+    pub fn new(settings: &Settings) -> Self {
+        let server = &settings.server;
+        Self {
+            admin_body_limit: server.admin_body_limit,
+            token_body_limit: server.token_body_limit,
+            request_timeout: Duration::from_millis(server.request_timeout_ms),
+            trusted_proxies: server.trusted_proxies.clone(),
+            max_header_bytes: server.max_header_bytes,
+        }
+    }
+}
+
+/// What the discovery endpoints publish: the issuer and every public key.
+pub struct Discovery {
+    pub issuer: String,
+    pub keys: Arc<KeyRing>,
+    pub jwks_max_age: u32,
+}
+
 pub mod body;
 pub mod discovery;
 pub mod health;

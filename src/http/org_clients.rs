@@ -5,13 +5,14 @@ use std::collections::HashMap;
 use actix_web::{HttpRequest, HttpResponse, web};
 use serde_json::json;
 
+use super::HttpSettings;
 use super::body::{etag, if_match, json_object};
 use crate::admin::changes::SecretChanges;
 use crate::admin::org::{client_view, parse_client, secret_view};
-use crate::admin::service::{self, Within};
+use crate::admin::service::AdminService;
+use crate::admin::service::Within;
 use crate::admin::{Admin, AdminError, paging};
 use crate::domain::{OrganizationId, Usage};
-use crate::state::AppState;
 
 type Query = web::Query<HashMap<String, String>>;
 
@@ -28,19 +29,15 @@ pub async fn create(
     path: web::Path<String>,
     req: HttpRequest,
     payload: web::Payload,
-    state: web::Data<AppState>,
+    admins: web::Data<AdminService>,
+    http: web::Data<HttpSettings>,
 ) -> Result<HttpResponse, AdminError> {
     let org = organization(&admin, &path)?;
-    let body = json_object(&req, payload, state.settings.server.admin_body_limit, false).await?;
-    let changes = parse_client(&body, true, state.settings.expiry_bounds())?;
-    let (client, issued) = service::create_client(
-        &state,
-        &admin,
-        Some(org),
-        changes,
-        Some(SecretChanges::default()),
-    )
-    .await?;
+    let body = json_object(&req, payload, &http, false).await?;
+    let changes = parse_client(&body, true, admins.expiry_bounds())?;
+    let (client, issued) = admins
+        .create_client(&admin, Some(org), changes, Some(SecretChanges::default()))
+        .await?;
     let plain = issued.map(|i| i.plain);
     Ok(HttpResponse::Created()
         .insert_header(etag(client.version))
@@ -54,7 +51,7 @@ pub async fn list(
     admin: Admin,
     path: web::Path<String>,
     query: Query,
-    state: web::Data<AppState>,
+    admins: web::Data<AdminService>,
 ) -> Result<HttpResponse, AdminError> {
     let org = organization(&admin, &path)?;
     let size = paging::page_size(query.get("page_size").map(String::as_str), "page_size")?;
@@ -62,7 +59,7 @@ pub async fn list(
         query.get("page_token").map_or("", String::as_str),
         "page_token",
     )?;
-    let list = service::list_clients(&state, Some(&org), size, after).await?;
+    let list = admins.list_clients(Some(&org), size, after).await?;
     let clients: Vec<_> = list
         .clients
         .iter()
@@ -79,11 +76,11 @@ pub async fn list(
 pub async fn get(
     admin: Admin,
     path: web::Path<(String, String)>,
-    state: web::Data<AppState>,
+    admins: web::Data<AdminService>,
 ) -> Result<HttpResponse, AdminError> {
     let (org, id) = path.into_inner();
     let within = Within::Organization(organization(&admin, &org)?);
-    let (client, usage) = service::get_client(&state, &within, &id).await?;
+    let (client, usage) = admins.get_client(&within, &id).await?;
     Ok(HttpResponse::Ok()
         .insert_header(etag(client.version))
         .json(json!({"client": client_view(&client, &usage)})))
@@ -94,15 +91,17 @@ pub async fn update(
     path: web::Path<(String, String)>,
     req: HttpRequest,
     payload: web::Payload,
-    state: web::Data<AppState>,
+    admins: web::Data<AdminService>,
+    http: web::Data<HttpSettings>,
 ) -> Result<HttpResponse, AdminError> {
     let (org, id) = path.into_inner();
     let within = Within::Organization(organization(&admin, &org)?);
     let condition = if_match(&req)?;
-    let body = json_object(&req, payload, state.settings.server.admin_body_limit, false).await?;
-    let changes = parse_client(&body, false, state.settings.expiry_bounds())?;
-    let (client, usage) =
-        service::update_client(&state, &admin, &within, &id, condition.as_ref(), changes).await?;
+    let body = json_object(&req, payload, &http, false).await?;
+    let changes = parse_client(&body, false, admins.expiry_bounds())?;
+    let (client, usage) = admins
+        .update_client(&admin, &within, &id, condition.as_ref(), changes)
+        .await?;
     Ok(HttpResponse::Ok()
         .insert_header(etag(client.version))
         .json(json!({"client": client_view(&client, &usage)})))
@@ -112,11 +111,13 @@ pub async fn delete(
     admin: Admin,
     path: web::Path<(String, String)>,
     req: HttpRequest,
-    state: web::Data<AppState>,
+    admins: web::Data<AdminService>,
 ) -> Result<HttpResponse, AdminError> {
     let (org, id) = path.into_inner();
     let within = Within::Organization(organization(&admin, &org)?);
-    service::delete_client(&state, &within, &id, if_match(&req)?.as_ref()).await?;
+    admins
+        .delete_client(&within, &id, if_match(&req)?.as_ref())
+        .await?;
     Ok(HttpResponse::Ok().json(json!({})))
 }
 
@@ -125,20 +126,22 @@ pub async fn add_secret(
     path: web::Path<(String, String)>,
     req: HttpRequest,
     payload: web::Payload,
-    state: web::Data<AppState>,
+    admins: web::Data<AdminService>,
+    http: web::Data<HttpSettings>,
 ) -> Result<HttpResponse, AdminError> {
     let (org, id) = path.into_inner();
     let within = Within::Organization(organization(&admin, &org)?);
     // The body is empty by contract; anything sent must still be a JSON object.
-    let body = json_object(&req, payload, state.settings.server.admin_body_limit, true).await?;
+    let body = json_object(&req, payload, &http, true).await?;
     if let Some(field) = body.keys().next() {
         return Err(AdminError::field(
             field,
             "is not a known field; this request takes no body",
         ));
     }
-    let (client, issued) =
-        service::add_secret(&state, &admin, &within, &id, SecretChanges::default()).await?;
+    let (client, issued) = admins
+        .add_secret(&admin, &within, &id, SecretChanges::default())
+        .await?;
     let secret = client
         .secret(&issued.secret_id)
         .ok_or(AdminError::Internal)?;
@@ -154,18 +157,12 @@ pub async fn delete_secret(
     admin: Admin,
     path: web::Path<(String, String, String)>,
     req: HttpRequest,
-    state: web::Data<AppState>,
+    admins: web::Data<AdminService>,
 ) -> Result<HttpResponse, AdminError> {
     let (org, id, secret_id) = path.into_inner();
     let within = Within::Organization(organization(&admin, &org)?);
-    service::delete_secret(
-        &state,
-        &admin,
-        &within,
-        &id,
-        &secret_id,
-        if_match(&req)?.as_ref(),
-    )
-    .await?;
+    admins
+        .delete_secret(&admin, &within, &id, &secret_id, if_match(&req)?.as_ref())
+        .await?;
     Ok(HttpResponse::Ok().json(json!({})))
 }

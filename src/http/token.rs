@@ -3,19 +3,18 @@
 use actix_web::http::header;
 use actix_web::{HttpRequest, HttpResponse, web};
 
-use std::time::Duration;
-
 use super::body::{BodyError, read_limited};
 use std::net::IpAddr;
 
+use super::HttpSettings;
 use crate::oauth::bruteforce::source_address;
-use crate::oauth::{self, OAuthError, TokenRequest};
-use crate::state::AppState;
+use crate::oauth::{OAuthError, TokenRequest, TokenService};
 
 pub async fn token(
     req: HttpRequest,
     payload: web::Payload,
-    state: web::Data<AppState>,
+    tokens: web::Data<TokenService>,
+    http: web::Data<HttpSettings>,
 ) -> Result<HttpResponse, OAuthError> {
     // RFC 6749 §3.2 and §2.3.1: parameters and credentials go in the body. A URL ends up in
     // proxy and access logs, so one that carries any is refused rather than read.
@@ -25,9 +24,8 @@ pub async fn token(
                 .into(),
         ));
     }
-    let limit = state.settings.server.token_body_limit;
-    let deadline = Duration::from_millis(state.settings.server.request_timeout_ms);
-    let body = read_limited(payload, limit, deadline)
+    let limit = http.token_body_limit;
+    let body = read_limited(payload, limit, http.request_timeout)
         .await
         .map_err(|e| match e {
             BodyError::TooLarge => {
@@ -50,8 +48,8 @@ pub async fn token(
         .peer_addr()
         .map_or(IpAddr::from([127, 0, 0, 1]), |a| a.ip());
     let forwarded = text(header::HeaderName::from_static("x-forwarded-for"));
-    let source = source_address(peer, forwarded, &state.settings.server.trusted_proxies);
-    let response = oauth::issue(&state, request, source).await?;
+    let source = source_address(peer, forwarded, &http.trusted_proxies);
+    let response = tokens.issue(request, source).await?;
     Ok(HttpResponse::Ok()
         .insert_header((header::CACHE_CONTROL, "no-store"))
         .insert_header((header::PRAGMA, "no-cache"))

@@ -6,12 +6,13 @@ use std::collections::HashMap;
 use actix_web::{HttpRequest, HttpResponse, web};
 use serde_json::json;
 
+use super::HttpSettings;
 use super::body::{etag, if_match, json_object};
+use crate::admin::service::AdminService;
 use crate::admin::service::{self, Within};
 use crate::admin::v1::{client_view, credential_view, parse_client, parse_credential};
 use crate::admin::{Admin, AdminError, paging};
 use crate::domain::{Client, SecretId, Usage};
-use crate::state::AppState;
 
 type Query = web::Query<HashMap<String, String>>;
 
@@ -35,12 +36,13 @@ pub async fn create(
     admin: Admin,
     req: HttpRequest,
     payload: web::Payload,
-    state: web::Data<AppState>,
+    admins: web::Data<AdminService>,
+    http: web::Data<HttpSettings>,
 ) -> Result<HttpResponse, AdminError> {
     admin.require_environment()?;
-    let body = json_object(&req, payload, state.settings.server.admin_body_limit, false).await?;
-    let changes = parse_client(&body, true, None, state.settings.expiry_bounds())?;
-    let (client, _) = service::create_client(&state, &admin, None, changes, None).await?;
+    let body = json_object(&req, payload, &http, false).await?;
+    let changes = parse_client(&body, true, None, admins.expiry_bounds())?;
+    let (client, _) = admins.create_client(&admin, None, changes, None).await?;
     Ok(HttpResponse::Ok()
         .insert_header(etag(client.version))
         .json(client_view(&client, &Usage::default())))
@@ -49,11 +51,11 @@ pub async fn create(
 pub async fn list(
     admin: Admin,
     query: Query,
-    state: web::Data<AppState>,
+    admins: web::Data<AdminService>,
 ) -> Result<HttpResponse, AdminError> {
     admin.require_environment()?;
     let (size, after) = page(&query)?;
-    let list = service::list_clients(&state, None, size, after).await?;
+    let list = admins.list_clients(None, size, after).await?;
     let clients: Vec<_> = list
         .clients
         .iter()
@@ -68,10 +70,10 @@ pub async fn list(
 pub async fn get(
     admin: Admin,
     path: web::Path<String>,
-    state: web::Data<AppState>,
+    admins: web::Data<AdminService>,
 ) -> Result<HttpResponse, AdminError> {
     admin.require_environment()?;
-    let (client, usage) = service::get_client(&state, &Within::Anywhere, &path).await?;
+    let (client, usage) = admins.get_client(&Within::Anywhere, &path).await?;
     Ok(HttpResponse::Ok()
         .insert_header(etag(client.version))
         .json(client_view(&client, &usage)))
@@ -83,21 +85,22 @@ pub async fn update(
     query: Query,
     req: HttpRequest,
     payload: web::Payload,
-    state: web::Data<AppState>,
+    admins: web::Data<AdminService>,
+    http: web::Data<HttpSettings>,
 ) -> Result<HttpResponse, AdminError> {
     admin.require_environment()?;
     let condition = if_match(&req)?;
-    let body = json_object(&req, payload, state.settings.server.admin_body_limit, false).await?;
-    let changes = parse_client(&body, false, mask(&query), state.settings.expiry_bounds())?;
-    let (client, usage) = service::update_client(
-        &state,
-        &admin,
-        &Within::Anywhere,
-        &path,
-        condition.as_ref(),
-        changes,
-    )
-    .await?;
+    let body = json_object(&req, payload, &http, false).await?;
+    let changes = parse_client(&body, false, mask(&query), admins.expiry_bounds())?;
+    let (client, usage) = admins
+        .update_client(
+            &admin,
+            &Within::Anywhere,
+            &path,
+            condition.as_ref(),
+            changes,
+        )
+        .await?;
     Ok(HttpResponse::Ok()
         .insert_header(etag(client.version))
         .json(client_view(&client, &usage)))
@@ -107,10 +110,12 @@ pub async fn delete(
     admin: Admin,
     path: web::Path<String>,
     req: HttpRequest,
-    state: web::Data<AppState>,
+    admins: web::Data<AdminService>,
 ) -> Result<HttpResponse, AdminError> {
     admin.require_environment()?;
-    service::delete_client(&state, &Within::Anywhere, &path, if_match(&req)?.as_ref()).await?;
+    admins
+        .delete_client(&Within::Anywhere, &path, if_match(&req)?.as_ref())
+        .await?;
     Ok(HttpResponse::Ok().json(json!({})))
 }
 
@@ -119,13 +124,15 @@ pub async fn create_credential(
     path: web::Path<String>,
     req: HttpRequest,
     payload: web::Payload,
-    state: web::Data<AppState>,
+    admins: web::Data<AdminService>,
+    http: web::Data<HttpSettings>,
 ) -> Result<HttpResponse, AdminError> {
     admin.require_environment()?;
-    let body = json_object(&req, payload, state.settings.server.admin_body_limit, false).await?;
+    let body = json_object(&req, payload, &http, false).await?;
     let changes = parse_credential(&body, true, None)?;
-    let (client, issued) =
-        service::add_secret(&state, &admin, &Within::Anywhere, &path, changes).await?;
+    let (client, issued) = admins
+        .add_secret(&admin, &Within::Anywhere, &path, changes)
+        .await?;
     let secret = client
         .secret(&issued.secret_id)
         .ok_or(AdminError::Internal)?;
@@ -143,11 +150,11 @@ pub async fn list_credentials(
     admin: Admin,
     path: web::Path<String>,
     query: Query,
-    state: web::Data<AppState>,
+    admins: web::Data<AdminService>,
 ) -> Result<HttpResponse, AdminError> {
     admin.require_environment()?;
     let (size, after) = page(&query)?;
-    let (client, usage) = service::get_client(&state, &Within::Anywhere, &path).await?;
+    let (client, usage) = admins.get_client(&Within::Anywhere, &path).await?;
     let (secrets, next) = service::secrets_page(&client, after.as_ref(), size);
     let credentials: Vec<_> = secrets
         .into_iter()
@@ -176,11 +183,11 @@ fn credential_response(
 pub async fn get_credential(
     admin: Admin,
     path: web::Path<(String, String)>,
-    state: web::Data<AppState>,
+    admins: web::Data<AdminService>,
 ) -> Result<HttpResponse, AdminError> {
     admin.require_environment()?;
     let (id, credential) = path.into_inner();
-    let (client, usage) = service::get_client(&state, &Within::Anywhere, &id).await?;
+    let (client, usage) = admins.get_client(&Within::Anywhere, &id).await?;
     credential_response(&client, &usage, &credential)
 }
 
@@ -190,23 +197,24 @@ pub async fn update_credential(
     query: Query,
     req: HttpRequest,
     payload: web::Payload,
-    state: web::Data<AppState>,
+    admins: web::Data<AdminService>,
+    http: web::Data<HttpSettings>,
 ) -> Result<HttpResponse, AdminError> {
     admin.require_environment()?;
     let (id, credential) = path.into_inner();
     let condition = if_match(&req)?;
-    let body = json_object(&req, payload, state.settings.server.admin_body_limit, false).await?;
+    let body = json_object(&req, payload, &http, false).await?;
     let changes = parse_credential(&body, false, mask(&query))?;
-    let (client, usage) = service::update_secret(
-        &state,
-        &admin,
-        &Within::Anywhere,
-        &id,
-        &credential,
-        condition.as_ref(),
-        changes,
-    )
-    .await?;
+    let (client, usage) = admins
+        .update_secret(
+            &admin,
+            &Within::Anywhere,
+            &id,
+            &credential,
+            condition.as_ref(),
+            changes,
+        )
+        .await?;
     credential_response(&client, &usage, &credential)
 }
 
@@ -214,18 +222,18 @@ pub async fn delete_credential(
     admin: Admin,
     path: web::Path<(String, String)>,
     req: HttpRequest,
-    state: web::Data<AppState>,
+    admins: web::Data<AdminService>,
 ) -> Result<HttpResponse, AdminError> {
     admin.require_environment()?;
     let (id, credential) = path.into_inner();
-    service::delete_secret(
-        &state,
-        &admin,
-        &Within::Anywhere,
-        &id,
-        &credential,
-        if_match(&req)?.as_ref(),
-    )
-    .await?;
+    admins
+        .delete_secret(
+            &admin,
+            &Within::Anywhere,
+            &id,
+            &credential,
+            if_match(&req)?.as_ref(),
+        )
+        .await?;
     Ok(HttpResponse::Ok().json(json!({})))
 }

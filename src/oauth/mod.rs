@@ -18,21 +18,23 @@ pub mod usage;
 pub mod verified;
 
 use std::net::IpAddr;
+use std::sync::Arc;
+use std::time::Duration;
 
 use rand::RngExt;
-use std::sync::Arc;
-
 use serde::Serialize;
 
-use crate::crypto::jwt;
+use crate::config::Settings;
 use crate::crypto::secret::HashError;
+use crate::crypto::{Hasher, KeyRing, jwt};
 use crate::domain::{Client, ClientId, Secret, Timestamp};
-use crate::state::AppState;
-use crate::store::StoreError;
-use bruteforce::{Attempt, Verdict};
-use claims::{Constant, Grant};
+use crate::store::{Store, StoreError};
+use bruteforce::{Attempt, Guard, Verdict};
+use claims::{Constant, ConstantCache, Grant};
 pub use error::OAuthError;
 pub use request::TokenRequest;
+use usage::UsageRecorder;
+use verified::VerifiedCache;
 
 #[derive(Debug, Serialize)]
 pub struct TokenResponse {
@@ -63,10 +65,93 @@ impl TokenResponse {
     }
 }
 
-/// Issues an access token for a client-credentials request.
+/// The token endpoint's service: everything a token request needs, built once at startup.
+pub struct TokenService {
+    /// The `iss` of every token.
+    issuer: String,
+    store: Store,
+    keys: Arc<KeyRing>,
+    hasher: Hasher,
+    usage: UsageRecorder,
+    guard: Guard,
+    verified: VerifiedCache,
+    claims: ConstantCache,
+}
+
+/// What `/readyz` reports of the token service.
+pub struct Readiness {
+    pub kid: String,
+    pub argon2_bound: usize,
+    pub argon2_peak: usize,
+    pub argon2_runs: u64,
+    pub verified_entries: usize,
+}
+
+/// Grants whose constant claims are kept encoded (a few hundred bytes each).
+const CLAIMS_CACHE_ENTRIES: usize = 10_000;
+
+impl TokenService {
+    pub fn new(
+        settings: &Settings,
+        issuer: String,
+        store: Store,
+        keys: Arc<KeyRing>,
+        hasher: Hasher,
+    ) -> Self {
+        Self {
+            issuer,
+            guard: Guard::new(store.clone(), &settings.bruteforce),
+            usage: UsageRecorder::new(
+                store.clone(),
+                Duration::from_secs(settings.usage.write_interval_secs),
+            ),
+            verified: VerifiedCache::new(
+                Duration::from_secs(settings.secrets.verified_cache_secs),
+                settings.secrets.verified_cache_entries,
+            ),
+            claims: ConstantCache::new(CLAIMS_CACHE_ENTRIES),
+            store,
+            keys,
+            hasher,
+        }
+    }
+
+    /// Forgets expired verified-secret entries, every [`VerifiedCache::sweep_interval`],
+    /// until dropped: nothing about a secret outlives its lifetime, even without traffic.
+    pub async fn sweep_forever(&self) {
+        let every = self.verified.sweep_interval();
+        loop {
+            tokio::time::sleep(every).await;
+            self.verified.sweep();
+        }
+    }
+
+    /// Whether the store answers, and what the service holds.
+    pub async fn readiness(&self) -> Result<Readiness, StoreError> {
+        self.store.ping().await?;
+        let (argon2_bound, argon2_peak) = self.hasher.concurrency();
+        Ok(Readiness {
+            kid: self.keys.active().kid.clone(),
+            argon2_bound,
+            argon2_peak,
+            argon2_runs: self.hasher.runs(),
+            verified_entries: self.verified.held(),
+        })
+    }
+
+    /// Issues an access token for a client-credentials request.
+    pub async fn issue(
+        &self,
+        request: TokenRequest,
+        source: IpAddr,
+    ) -> Result<TokenResponse, OAuthError> {
+        issue(self, request, source).await
+    }
+}
+
 #[tracing::instrument(skip_all, fields(client_id = tracing::field::Empty))]
-pub async fn issue(
-    state: &AppState,
+async fn issue(
+    state: &TokenService,
     request: TokenRequest,
     source: IpAddr,
 ) -> Result<TokenResponse, OAuthError> {
@@ -196,7 +281,7 @@ fn token_id() -> String {
 /// Before argon2 runs, the attempt takes its place in the brute-force windows (refused with
 /// 429 when they are full); requests that share another's argon2 run do not.
 async fn authenticate(
-    state: &AppState,
+    state: &TokenService,
     request: &TokenRequest,
     client_id: Option<&ClientId>,
     attempt: &Attempt,

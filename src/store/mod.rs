@@ -2,7 +2,7 @@
 //! records; a missing record is `Ok(None)`.
 //!
 //! # Layout
-//! - [`keys`]: every key name (contract §6).
+//! - `keys`: every key name (contract §6), private to the store.
 //! - `redis`: the Redis backend (multiplexed, reconnecting, Lua compare-and-set).
 //! - `memory`: the in-memory backend behind `serve --dev`.
 //!

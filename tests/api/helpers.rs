@@ -158,15 +158,11 @@ pub async fn spawn(options: Spawn) -> TestApp {
     let base = format!("{scheme}://{}", app.addr());
     let issuer = app.issuer().to_owned();
     let handle = app.handle();
-    let state = app.state();
-    let (admin, secret) = tokenmint::admin::service::bootstrap_admin(
-        &state.store,
-        &state.hasher,
-        &settings,
-        "test admin",
-    )
-    .await
-    .expect("bootstrap admin");
+    let (admin, secret) = app
+        .admins()
+        .bootstrap_admin("test admin")
+        .await
+        .expect("bootstrap admin");
     tokio::spawn(app.run_until_stopped());
     let mut app = TestApp {
         base,
