@@ -5,18 +5,15 @@
 //! whitespace) to a multiple of three bytes, so that its base64url encoding ends on a whole
 //! group and a token's own four claims can be encoded and appended to it. Grants that ask
 //! for no narrowing (no `scope`, audience, resource or environment: the usual case) are
-//! cached per client document version and secret; any change to a client makes a new
-//! version, so a cached part is never stale.
-
-use std::collections::HashMap;
-use std::sync::{Arc, Mutex};
+//! kept per client document version and secret ([`super::prepared`]); any change to a
+//! client makes a new version, so a kept part is never stale.
 
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use serde::Serialize;
 use serde::ser::SerializeMap;
 
-use crate::domain::{Client, ClientId, SecretId};
+use crate::domain::{Client, SecretId};
 
 /// The constant part of one grant's tokens, and the `scope` string its response carries.
 #[derive(Debug)]
@@ -94,59 +91,6 @@ impl Constant {
     }
 }
 
-/// A cached part is for one secret of one version of its client's document.
-struct Cached {
-    client: ClientId,
-    version: u64,
-    constant: Arc<Constant>,
-}
-
-/// Constant parts of un-narrowed grants, one per secret, replaced when the client's document
-/// changes (as the store's decoded documents are). Looked up by reference: a hit allocates
-/// nothing.
-pub struct ConstantCache {
-    capacity: usize,
-    /// A std Mutex: held for a map operation, never across an `.await`.
-    entries: Mutex<HashMap<SecretId, Cached>>,
-}
-
-impl ConstantCache {
-    pub fn new(capacity: usize) -> Self {
-        Self {
-            capacity,
-            entries: Mutex::default(),
-        }
-    }
-
-    pub fn get_or_build<E>(
-        &self,
-        client: &Client,
-        secret: &SecretId,
-        build: impl FnOnce() -> Result<Constant, E>,
-    ) -> Result<Arc<Constant>, E> {
-        let mut entries = self.entries.lock().unwrap_or_else(|p| p.into_inner());
-        if let Some(cached) = entries.get(secret)
-            && cached.version == client.version
-            && cached.client == client.client_id
-        {
-            return Ok(Arc::clone(&cached.constant));
-        }
-        let constant = Arc::new(build()?);
-        if self.capacity > 0 {
-            if entries.len() >= self.capacity && !entries.contains_key(secret) {
-                entries.clear();
-            }
-            let cached = Cached {
-                client: client.client_id.clone(),
-                version: client.version,
-                constant: Arc::clone(&constant),
-            };
-            entries.insert(secret.clone(), cached);
-        }
-        Ok(constant)
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use serde_json::{Value, json};
@@ -206,37 +150,5 @@ mod tests {
                 })
             );
         }
-    }
-
-    #[test]
-    fn parts_are_cached_per_version_and_secret() {
-        let cache = ConstantCache::new(2);
-        let mut c = client("a");
-        let secret = SecretId::parse("sks_000000000000000001").unwrap();
-        let built = std::cell::Cell::new(0);
-        let build = |c: &Client| {
-            built.set(built.get() + 1);
-            Ok::<_, ()>(
-                Grant {
-                    issuer: "i",
-                    client: c,
-                    credential: &secret,
-                    audience: &[],
-                    scopes: &["read"],
-                    environments: None,
-                }
-                .constant(),
-            )
-        };
-        cache.get_or_build(&c, &secret, || build(&c)).unwrap();
-        cache.get_or_build(&c, &secret, || build(&c)).unwrap();
-        assert_eq!(built.get(), 1);
-        c.version += 1;
-        cache.get_or_build(&c, &secret, || build(&c)).unwrap();
-        assert_eq!(built.get(), 2, "a new version builds anew");
-        let other = SecretId::parse("sks_000000000000000002").unwrap();
-        cache.get_or_build(&c, &other, || build(&c)).unwrap();
-        assert_eq!(built.get(), 3);
-        assert!(cache.entries.lock().unwrap().len() <= 2);
     }
 }

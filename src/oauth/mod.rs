@@ -8,11 +8,13 @@
 //! - [`error`]: RFC 6749 errors, [`OAuthError`].
 //! - [`usage`]: throttled, off-path recording of `last_used_time`.
 //! - [`verified`]: secrets that recently passed argon2, checked again by HMAC.
-//! - [`claims`]: the access token's claims, the part constant per grant cached.
+//! - [`claims`]: the access token's claims, the part constant per grant encoded once.
+//! - [`prepared`]: each client's last document decoded once, with its grants' claims.
 
 pub mod bruteforce;
 pub mod claims;
 pub mod error;
+pub mod prepared;
 pub mod request;
 pub mod usage;
 pub mod verified;
@@ -30,8 +32,9 @@ use crate::crypto::{Hasher, KeyRing, jwt};
 use crate::domain::{Client, ClientId, Secret, Timestamp};
 use crate::store::{Store, StoreError};
 use bruteforce::{Attempt, Guard, Verdict};
-use claims::{Constant, ConstantCache, Grant};
+use claims::{Constant, Grant};
 pub use error::OAuthError;
+use prepared::{Prepared, PreparedClients};
 pub use request::TokenRequest;
 use usage::UsageRecorder;
 use verified::VerifiedCache;
@@ -75,7 +78,7 @@ pub struct TokenService {
     usage: UsageRecorder,
     guard: Guard,
     verified: VerifiedCache,
-    claims: ConstantCache,
+    prepared: PreparedClients,
 }
 
 /// What `/readyz` reports of the token service.
@@ -86,9 +89,6 @@ pub struct Readiness {
     pub argon2_runs: u64,
     pub verified_entries: usize,
 }
-
-/// Grants whose constant claims are kept encoded (a few hundred bytes each).
-const CLAIMS_CACHE_ENTRIES: usize = 10_000;
 
 impl TokenService {
     pub fn new(
@@ -109,7 +109,7 @@ impl TokenService {
                 Duration::from_secs(settings.secrets.verified_cache_secs),
                 settings.secrets.verified_cache_entries,
             ),
-            claims: ConstantCache::new(CLAIMS_CACHE_ENTRIES),
+            prepared: PreparedClients::new(settings.redis.client_cache_entries as u64),
             store,
             keys,
             hasher,
@@ -176,7 +176,8 @@ async fn issue(
     if let Verdict::Blocked { retry_after_secs } = verdict {
         return Err(OAuthError::TooManyAttempts { retry_after_secs });
     }
-    let (client, secret) = match authenticate(state, &request, client_id.as_ref(), &attempt).await {
+    let (prepared, secret) = match authenticate(state, &request, client_id.as_ref(), &attempt).await
+    {
         Ok(found) => {
             state.guard.succeeded(&attempt).await.map_err(store_error)?;
             found
@@ -195,15 +196,18 @@ async fn issue(
             return Err(e);
         }
     };
-    let secret = &client.secrets[secret];
-    // The claims every token of this grant shares; cached when nothing is narrowed.
-    let grant = || grant_claims(&state.issuer, &client, secret, &request);
+    let client = &prepared.client;
+    let index = secret;
+    let secret = &client.secrets[index];
+    // The claims every token of this grant shares; kept with the prepared client when
+    // nothing is narrowed.
+    let grant = || grant_claims(&state.issuer, client, secret, &request);
     let narrowed =
         request.scope.is_some() || !request.targets.is_empty() || request.environment.is_some();
     let constant = if narrowed {
         Arc::new(grant()?)
     } else {
-        state.claims.get_or_build(&client, &secret.id, grant)?
+        prepared.constant(index, grant)?
     };
 
     let now = Timestamp::now().as_secs();
@@ -285,19 +289,25 @@ async fn authenticate(
     request: &TokenRequest,
     client_id: Option<&ClientId>,
     attempt: &Attempt,
-) -> Result<(Arc<Client>, usize), OAuthError> {
+) -> Result<(Arc<Prepared>, usize), OAuthError> {
     let credentials = &request.credentials;
     let failed = OAuthError::InvalidClient {
         basic: credentials.basic,
     };
-    let client = match client_id {
+    let document = match client_id {
         Some(id) => state
             .store
-            .get_client_cached(id)
+            .get_client_document(id)
             .await
-            .map_err(store_error)?,
+            .map_err(store_error)?
+            .map(|doc| (id, doc)),
         None => None,
     };
+    let prepared = match document {
+        Some((id, doc)) => Some(state.prepared.get(id, doc).map_err(store_error)?),
+        None => None,
+    };
+    let client = prepared.as_ref().map(|p| &p.client);
     // The stored suffix narrows the candidates to (almost always) one secret.
     let suffix = credentials.secret.suffix();
     let candidates: Vec<(usize, &Secret)> = client
@@ -346,9 +356,11 @@ async fn authenticate(
             }
         }
     }
-    match (client, matched) {
-        (Some(client), Some(index)) if client.secrets[index].is_usable(Timestamp::now()) => {
-            Ok((client, index))
+    match (prepared, matched) {
+        (Some(prepared), Some(index))
+            if prepared.client.secrets[index].is_usable(Timestamp::now()) =>
+        {
+            Ok((prepared, index))
         }
         _ => Err(failed),
     }

@@ -2,51 +2,39 @@
 //! writes a given secret's last-use time at most once per `usage.write_interval_secs`,
 //! so `last_used_time` / `lastSeenTime` may lag by up to that interval.
 
-use std::collections::HashMap;
-use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use crate::domain::{ClientId, SecretId, Timestamp};
 use crate::store::Store;
 
-/// Entries beyond this many are pruned of those older than the interval.
-const PRUNE_ABOVE: usize = 100_000;
+/// Secrets whose last write this process remembers (an entry is a few dozen bytes).
+const REMEMBERED: u64 = 1_000_000;
 
 #[derive(Clone)]
 pub struct UsageRecorder {
     store: Store,
-    interval: Duration,
-    /// When this process last wrote each secret's use. A std Mutex: held for a map lookup,
-    /// never across an `.await`.
-    last_written: Arc<Mutex<HashMap<SecretId, Instant>>>,
+    /// The secrets this process wrote a use of within the last interval (each entry lives
+    /// one interval).
+    written: moka::sync::Cache<SecretId, ()>,
 }
 
 impl UsageRecorder {
     pub fn new(store: Store, interval: Duration) -> Self {
         Self {
             store,
-            interval,
-            last_written: Arc::default(),
+            written: moka::sync::Cache::builder()
+                .max_capacity(REMEMBERED)
+                .time_to_live(interval)
+                .build(),
         }
     }
 
     /// Notes a successful authentication; writes it in the background when due.
     pub fn record(&self, client: &ClientId, secret: &SecretId) {
-        let now = Instant::now();
-        {
-            let mut last = self.last_written.lock().unwrap_or_else(|p| p.into_inner());
-            if last
-                .get(secret)
-                .is_some_and(|at| now.duration_since(*at) < self.interval)
-            {
-                return;
-            }
-            if last.len() >= PRUNE_ABOVE {
-                let interval = self.interval;
-                last.retain(|_, at| now.duration_since(*at) < interval);
-            }
-            last.insert(secret.clone(), now);
+        if self.written.contains_key(secret) {
+            return;
         }
+        self.written.insert(secret.clone(), ());
         let store = self.store.clone();
         let (client, secret) = (client.clone(), secret.clone());
         tokio::spawn(async move {

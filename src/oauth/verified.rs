@@ -6,7 +6,8 @@
 //! id. A changed, deactivated or deleted secret, or a deleted client, takes effect on the
 //! next request: the client document is read every time, a new hash no longer matches the
 //! MAC, and status and expiry are checked after a match. Entries expire after a configurable
-//! lifetime, and the map is bounded.
+//! lifetime, and the cache is bounded (moka: entries are evicted one at a time by frequency
+//! and recency, so a full cache never makes every client pay argon2 again at once).
 //!
 //! Identical verifications in flight at once share one argon2 run (a fresh process that
 //! sees many connections of one client at once would otherwise run argon2 for each).
@@ -14,7 +15,7 @@
 use std::collections::HashMap;
 use std::future::Future;
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use tokio::sync::OnceCell;
 
@@ -25,21 +26,15 @@ use aws_lc_rs::rand::SystemRandom;
 use crate::crypto::PlainSecret;
 use crate::domain::{Secret, SecretId};
 
-struct Entry {
-    /// [`VerifiedCache::tag`] of the stored PHC hash and the secret that verified against it.
-    tag: hmac::Tag,
-    expires: Instant,
-}
-
 /// A verification in flight: its key is the secret id and the MAC of what it verifies.
 type FlightKey = (SecretId, Vec<u8>);
 
 pub struct VerifiedCache {
     key: hmac::Key,
     lifetime: Duration,
-    capacity: usize,
-    /// A std Mutex: held for a map operation, never across an `.await`.
-    entries: Mutex<HashMap<SecretId, Entry>>,
+    /// Per secret id, [`VerifiedCache::tag`] of its stored PHC hash and the secret that
+    /// verified against it; each entry lives `lifetime`. `None` when disabled.
+    entries: Option<moka::sync::Cache<SecretId, hmac::Tag>>,
     /// Verifications running now; an entry lives while its first caller waits.
     flights: Mutex<HashMap<FlightKey, Arc<OnceCell<bool>>>>,
 }
@@ -68,11 +63,16 @@ impl VerifiedCache {
     pub fn new(lifetime: Duration, capacity: usize) -> Self {
         let key = hmac::Key::generate(hmac::HMAC_SHA256, &SystemRandom::new())
             .expect("the system RNG works");
+        let entries = (!lifetime.is_zero()).then(|| {
+            moka::sync::Cache::builder()
+                .max_capacity(capacity as u64)
+                .time_to_live(lifetime)
+                .build()
+        });
         Self {
             key,
             lifetime,
-            capacity,
-            entries: Mutex::new(HashMap::new()),
+            entries,
             flights: Mutex::new(HashMap::new()),
         }
     }
@@ -85,19 +85,19 @@ impl VerifiedCache {
         (self.lifetime / 4).clamp(Duration::from_millis(100), Duration::from_secs(15))
     }
 
-    /// Entries held now (reported by `/readyz`).
+    /// Entries held now (reported by `/readyz`), expired ones already forgotten.
     pub fn held(&self) -> usize {
-        self.entries().len()
+        self.sweep();
+        self.entries.as_ref().map_or(0, |e| {
+            usize::try_from(e.entry_count()).unwrap_or(usize::MAX)
+        })
     }
 
-    /// Forgets every expired entry.
+    /// Forgets every expired entry (and applies pending evictions) now.
     pub fn sweep(&self) {
-        let now = Instant::now();
-        self.entries().retain(|_, entry| now < entry.expires);
-    }
-
-    fn entries(&self) -> std::sync::MutexGuard<'_, HashMap<SecretId, Entry>> {
-        self.entries.lock().unwrap_or_else(|p| p.into_inner())
+        if let Some(entries) = &self.entries {
+            entries.run_pending_tasks();
+        }
     }
 
     /// One MAC over the stored hash and the presented secret: the hash's length comes first,
@@ -113,16 +113,15 @@ impl VerifiedCache {
 
     /// Whether `presented` is the secret that last verified against `secret`'s current hash.
     pub fn matches(&self, secret: &Secret, presented: &PlainSecret) -> bool {
-        if self.lifetime.is_zero() {
-            return false;
-        }
-        let tag = self.tag(secret, presented);
-        let entries = self.entries();
-        let Some(entry) = entries.get(&secret.id) else {
+        let Some(entries) = &self.entries else {
             return false;
         };
-        verify_slices_are_equal(entry.tag.as_ref(), tag.as_ref()).is_ok()
-            && Instant::now() < entry.expires
+        // An expired entry is not returned, swept or not.
+        let Some(known) = entries.get(&secret.id) else {
+            return false;
+        };
+        let tag = self.tag(secret, presented);
+        verify_slices_are_equal(known.as_ref(), tag.as_ref()).is_ok()
     }
 
     /// Runs `verify` (argon2 of `presented` against `secret`'s hash), unless the same
@@ -159,24 +158,9 @@ impl VerifiedCache {
 
     /// Remembers that the secret behind `tag` verified against `secret`'s hash.
     fn remember(&self, secret: &Secret, tag: hmac::Tag) {
-        if self.lifetime.is_zero() {
-            return;
+        if let Some(entries) = &self.entries {
+            entries.insert(secret.id.clone(), tag);
         }
-        let now = Instant::now();
-        let entry = Entry {
-            tag,
-            expires: now + self.lifetime,
-        };
-        let mut entries = self.entries();
-        if entries.len() >= self.capacity && !entries.contains_key(&secret.id) {
-            entries.retain(|_, e| now < e.expires);
-            if entries.len() >= self.capacity {
-                // Still full of live entries: forget them all rather than grow; the next
-                // requests pay argon2 once each to come back.
-                entries.clear();
-            }
-        }
-        entries.insert(secret.id.clone(), entry);
     }
 }
 
@@ -272,14 +256,11 @@ mod tests {
         let s = secret("sks_000000000000000001", "$argon2id$one");
         let right = PlainSecret::from_presented("tm_right".into());
         remember(&cache, &s, &right);
+        assert_eq!(cache.held(), 1);
         std::thread::sleep(Duration::from_millis(40));
         assert!(!cache.matches(&s, &right));
-        assert_eq!(cache.entries().len(), 1, "expired, not yet swept");
         cache.sweep();
-        assert!(
-            cache.entries().is_empty(),
-            "a sweep forgets expired entries"
-        );
+        assert_eq!(cache.held(), 0, "a sweep forgets expired entries");
         let off = VerifiedCache::new(Duration::ZERO, 10);
         remember(&off, &s, &right);
         assert!(!off.matches(&s, &right));
@@ -295,7 +276,7 @@ mod tests {
                 &secret(&format!("sks_{n:018}"), "$argon2id$h"),
                 &right,
             );
-            assert!(cache.entries().len() <= 3);
+            assert!(cache.held() <= 3);
         }
     }
 }

@@ -22,7 +22,6 @@ mod redis;
 
 use std::collections::HashMap;
 use std::net::IpAddr;
-use std::sync::{Arc, Mutex};
 
 use tracing::warn;
 
@@ -124,17 +123,30 @@ macro_rules! call {
 pub struct Store {
     backend: Backend,
     names: KeyNames,
-    decoded: Arc<DecodedClients>,
 }
 
-/// The last document read for each client on the token path and its decoded form, so an
-/// unchanged document is not decoded again. Exactness comes from comparing the document's
-/// bytes; the map is bounded and simply starts over when full.
-#[derive(Default)]
-struct DecodedClients {
-    /// A std Mutex: held for a map operation, never across an `.await`.
-    entries: Mutex<HashMap<ClientId, (String, Arc<Client>)>>,
-    capacity: usize,
+/// A client's stored document as read, not yet decoded: two reads of the same bytes are the
+/// same version, so a caller can keep what it derived from it until the bytes change.
+#[derive(Clone, PartialEq, Eq)]
+pub struct ClientDocument(String);
+
+impl ClientDocument {
+    pub fn decode(&self) -> Result<Client, StoreError> {
+        decode(&self.0)
+    }
+
+    /// A document from its JSON text, for unit tests elsewhere in the crate.
+    #[cfg(test)]
+    pub(crate) fn for_tests(json: String) -> Self {
+        Self(json)
+    }
+}
+
+impl std::fmt::Debug for ClientDocument {
+    /// The document holds secret hashes: never printed.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("ClientDocument(<hidden>)")
+    }
 }
 
 impl Store {
@@ -144,7 +156,6 @@ impl Store {
         Ok(Self {
             backend: Backend::Redis(RedisBackend::connect(settings).await?),
             names: KeyNames::new(&settings.key_prefix),
-            decoded: Arc::new(DecodedClients::new(settings.client_cache_entries)),
         })
     }
 
@@ -152,7 +163,6 @@ impl Store {
         Self {
             backend: Backend::Memory(MemoryBackend::default()),
             names: KeyNames::new(prefix),
-            decoded: Arc::new(DecodedClients::new(0)),
         }
     }
 
@@ -178,16 +188,14 @@ impl Store {
         doc.map(|doc| decode(&doc)).transpose()
     }
 
-    /// The client, read through the client-side cache (the token endpoint's read: no round
-    /// trip while the document is unchanged; a change anywhere invalidates it).
-    pub async fn get_client_cached(
+    /// The client's document, read through the client-side cache (the token endpoint's
+    /// read: no round trip while the document is unchanged; a change anywhere invalidates
+    /// it).
+    pub async fn get_client_document(
         &self,
         id: &ClientId,
-    ) -> Result<Option<Arc<Client>>, StoreError> {
-        let Some(doc) = call!(self.get_cached(&self.names.client(id))) else {
-            return Ok(None);
-        };
-        self.decoded.get_or_decode(id, doc).map(Some)
+    ) -> Result<Option<ClientDocument>, StoreError> {
+        Ok(call!(self.get_cached(&self.names.client(id))).map(ClientDocument))
     }
 
     /// Stores a new client (version 1). `Conflict` if its id is taken.
@@ -392,32 +400,6 @@ impl Store {
     ) -> Result<(), StoreError> {
         call!(self.delete(windows.key(window)));
         Ok(())
-    }
-}
-
-impl DecodedClients {
-    fn new(capacity: usize) -> Self {
-        Self {
-            entries: Mutex::default(),
-            capacity,
-        }
-    }
-
-    fn get_or_decode(&self, id: &ClientId, doc: String) -> Result<Arc<Client>, StoreError> {
-        let mut entries = self.entries.lock().unwrap_or_else(|p| p.into_inner());
-        if let Some((known, client)) = entries.get(id)
-            && *known == doc
-        {
-            return Ok(Arc::clone(client));
-        }
-        let client = Arc::new(decode(&doc)?);
-        if self.capacity > 0 {
-            if entries.len() >= self.capacity {
-                entries.clear();
-            }
-            entries.insert(id.clone(), (doc, Arc::clone(&client)));
-        }
-        Ok(client)
     }
 }
 
