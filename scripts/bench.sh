@@ -314,6 +314,7 @@ Peak server RSS: {rss_mb:.0f} MB.
 
 {chr(10).join(verdicts)}
 """
-open("BENCHMARKS.md", "w").write(doc)
+notes = open("scripts/bench-notes.md").read()
+open("BENCHMARKS.md", "w").write(doc + "\n" + notes)
 print("\nwrote BENCHMARKS.md")
 PY

@@ -1,12 +1,10 @@
 //! What each command-line command does, once the CLI is parsed and settings loaded.
 
+use serde_json::json;
 use std::error::Error;
 use std::path::Path;
-use std::sync::Arc;
 
-use serde_json::json;
-
-use crate::admin::service::AdminService;
+use crate::admin::service::{BootstrapPolicy, bootstrap_admin};
 use crate::config::{Loaded, Settings};
 use crate::crypto::keys::{self, Alg};
 use crate::crypto::{Hasher, KeyRing};
@@ -69,20 +67,9 @@ pub async fn serve(loaded: Loaded, dev: bool) -> CommandResult {
 /// `tokenmint bootstrap-admin [--name NAME]`: prints the new admin's id and secret once.
 pub async fn bootstrap(settings: Settings, name: &str) -> CommandResult {
     let store = redis_store(&settings).await?;
-    let keys = Arc::new(KeyRing::load(
-        &settings.keys.dir,
-        &settings.keys.active,
-        &settings.tokens.typ,
-    )?);
     let hasher = Hasher::new(&settings.argon2)?;
-    let admins = AdminService::new(
-        &settings,
-        settings.server.issuer.clone(),
-        store,
-        keys,
-        hasher,
-    );
-    let (client, secret) = admins.bootstrap_admin(name).await?;
+    let policy = BootstrapPolicy::from_settings(&settings);
+    let (client, secret) = bootstrap_admin(&store, &hasher, policy, name).await?;
     println!(
         "{}",
         json!({"client_id": client.client_id, "client_secret": secret.expose()})

@@ -308,20 +308,12 @@ impl AdminService {
     /// Creates an environment-level client holding the admin scope, with one secret: the
     /// first admin of a fresh deployment (`tokenmint bootstrap-admin`, `serve --dev`).
     pub async fn bootstrap_admin(&self, name: &str) -> Result<(Client, PlainSecret), AdminError> {
-        let name = crate::domain::fields::client_name(&serde_json::Value::from(name), "name")
-            .map_err(AdminError::fields)?;
-        let (plain, hash) = hash_new(&self.hasher, &self.secret_prefix, None).await?;
-        let mut client = blank_client(self.default_expiry, None, None);
-        client.name = name;
-        client.description = "Administrator created by tokenmint bootstrap-admin".into();
-        client.scopes = vec![self.admin_scope.clone()];
-        client
-            .secrets
-            .push(new_secret(None, &SecretChanges::default(), &plain, hash));
-        match self.store.create_client(&client).await? {
-            WriteOutcome::Done => Ok((client, plain)),
-            _ => Err(AdminError::Conflict("client id collision; retry".into())),
-        }
+        let policy = BootstrapPolicy {
+            admin_scope: &self.admin_scope,
+            default_expiry: self.default_expiry,
+            secret_prefix: &self.secret_prefix,
+        };
+        bootstrap_admin(&self.store, &self.hasher, policy, name).await
     }
 
     /// Read → `change` → compare-and-set, retried on a lost race unless `if_match` pins the
@@ -500,5 +492,46 @@ impl AdminService {
         })
         .await
         .map(|_| ())
+    }
+}
+
+/// What a bootstrapped admin client is made of.
+pub struct BootstrapPolicy<'a> {
+    pub admin_scope: &'a str,
+    pub default_expiry: u32,
+    pub secret_prefix: &'a str,
+}
+
+impl<'a> BootstrapPolicy<'a> {
+    pub fn from_settings(settings: &'a Settings) -> Self {
+        Self {
+            admin_scope: &settings.admin.scope,
+            default_expiry: settings.tokens.default_expiry,
+            secret_prefix: &settings.secrets.prefix,
+        }
+    }
+}
+
+/// Creates an environment-level admin client with one secret in `store`: what
+/// [`AdminService::bootstrap_admin`] does, for the CLI, which needs no keys to do it.
+pub async fn bootstrap_admin(
+    store: &Store,
+    hasher: &Hasher,
+    policy: BootstrapPolicy<'_>,
+    name: &str,
+) -> Result<(Client, PlainSecret), AdminError> {
+    let name = crate::domain::fields::client_name(&serde_json::Value::from(name), "name")
+        .map_err(AdminError::fields)?;
+    let (plain, hash) = hash_new(hasher, policy.secret_prefix, None).await?;
+    let mut client = blank_client(policy.default_expiry, None, None);
+    client.name = name;
+    client.description = "Administrator created by tokenmint bootstrap-admin".into();
+    client.scopes = vec![policy.admin_scope.to_owned()];
+    client
+        .secrets
+        .push(new_secret(None, &SecretChanges::default(), &plain, hash));
+    match store.create_client(&client).await? {
+        WriteOutcome::Done => Ok((client, plain)),
+        _ => Err(AdminError::Conflict("client id collision; retry".into())),
     }
 }

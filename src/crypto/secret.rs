@@ -5,8 +5,10 @@
 //! through [`PlainSecret::expose`], which marks each place that handles it.
 
 use std::fmt;
+use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex};
+
+use parking_lot::Mutex;
 
 use argon2::password_hash::phc::{Output, ParamsString, PasswordHash, Salt};
 use argon2::{Algorithm, Argon2, Block, Params, Version};
@@ -202,7 +204,7 @@ impl Hasher {
                     let mut worker = Worker::new(params);
                     // Ends when every Hasher (every sender) is gone.
                     loop {
-                        let job = queue.lock().unwrap_or_else(|p| p.into_inner()).recv();
+                        let job = queue.lock().recv();
                         let Ok(job) = job else { break };
                         let now = active.fetch_add(1, Ordering::SeqCst) + 1;
                         peak.fetch_max(now, Ordering::SeqCst);

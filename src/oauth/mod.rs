@@ -35,7 +35,7 @@ use bruteforce::{Attempt, Guard, Verdict};
 use claims::{Constant, Grant};
 pub use error::OAuthError;
 use prepared::{Prepared, PreparedClients};
-pub use request::TokenRequest;
+pub use request::{GrantType, TokenRequest};
 use usage::UsageRecorder;
 use verified::VerifiedCache;
 
@@ -155,13 +155,8 @@ async fn issue(
     request: TokenRequest,
     source: IpAddr,
 ) -> Result<TokenResponse, OAuthError> {
-    if request.grant_type != "client_credentials" {
-        // The value is not echoed: errors are logged, and a confused client may have put
-        // anything there.
-        return Err(OAuthError::UnsupportedGrantType(
-            "this grant_type is not supported; use client_credentials".into(),
-        ));
-    }
+    // The only grant there is; parsing refused every other.
+    let GrantType::ClientCredentials = request.grant_type;
     // `None` for a presented id that cannot be a client's: it fails like an unknown one.
     let client_id = ClientId::parse(&request.credentials.client_id);
     // Only a well-formed id is logged: a client may have put anything in that field.

@@ -20,9 +20,28 @@ pub struct Credentials {
     pub basic: bool,
 }
 
+/// The grants this endpoint issues tokens for.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum GrantType {
+    ClientCredentials,
+}
+
+impl GrantType {
+    /// `unsupported_grant_type` for anything else; the value is not echoed (errors are
+    /// logged, and a confused client may have put anything there).
+    fn parse(value: &str) -> Result<Self, OAuthError> {
+        match value {
+            "client_credentials" => Ok(Self::ClientCredentials),
+            _ => Err(OAuthError::UnsupportedGrantType(
+                "this grant_type is not supported; use client_credentials".into(),
+            )),
+        }
+    }
+}
+
 #[derive(Debug)]
 pub struct TokenRequest {
-    pub grant_type: String,
+    pub grant_type: GrantType,
     pub credentials: Credentials,
     pub scope: Option<String>,
     /// `audience` values (space-delimited or repeated) and RFC 8707 `resource` values.
@@ -224,6 +243,7 @@ impl TokenRequest {
             (None, _, _) => return Err(OAuthError::InvalidClient { basic: false }),
         };
         let grant_type = take("grant_type").ok_or_else(|| invalid("grant_type is required"))?;
+        let grant_type = GrantType::parse(&grant_type)?;
         Ok(Self {
             grant_type,
             credentials,
@@ -307,6 +327,13 @@ mod tests {
                 None,
                 b"grant_type=client_credentials&client_id=x&client_secret=y&scope=a&scope=b",
                 "invalid_request",
+            ),
+            (
+                "another grant type",
+                FORM,
+                None,
+                b"grant_type=password&client_id=x&client_secret=y",
+                "unsupported_grant_type",
             ),
             (
                 "no grant_type",
@@ -398,6 +425,7 @@ mod tests {
             let got = match err {
                 OAuthError::InvalidRequest(_) => "invalid_request",
                 OAuthError::InvalidClient { .. } => "invalid_client",
+                OAuthError::UnsupportedGrantType(_) => "unsupported_grant_type",
                 _ => "other",
             };
             assert_eq!(got, code, "case: {case}");

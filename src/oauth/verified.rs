@@ -14,7 +14,9 @@
 
 use std::collections::HashMap;
 use std::future::Future;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
+
+use parking_lot::Mutex;
 use std::time::Duration;
 
 use tokio::sync::OnceCell;
@@ -48,7 +50,7 @@ struct Landing<'a> {
 
 impl Drop for Landing<'_> {
     fn drop(&mut self) {
-        let mut flights = self.flights.lock().unwrap_or_else(|p| p.into_inner());
+        let mut flights = self.flights.lock();
         if flights
             .get(&self.key)
             .is_some_and(|f| Arc::ptr_eq(f, &self.flight))
@@ -141,7 +143,7 @@ impl VerifiedCache {
         let tag = self.tag(secret, presented);
         let key = (secret.id.clone(), tag.as_ref().to_vec());
         let flight = {
-            let mut flights = self.flights.lock().unwrap_or_else(|p| p.into_inner());
+            let mut flights = self.flights.lock();
             Arc::clone(flights.entry(key.clone()).or_default())
         };
         let _landing = Landing {
@@ -208,10 +210,7 @@ mod tests {
         assert!(all.iter().all(|r| *r == Ok(true)));
         assert_eq!(runs.load(std::sync::atomic::Ordering::SeqCst), 1);
         assert!(cache.matches(&s, &right), "the match is remembered");
-        assert!(
-            cache.flights.lock().unwrap().is_empty(),
-            "no flight is left behind"
-        );
+        assert!(cache.flights.lock().is_empty(), "no flight is left behind");
 
         // A different presented secret is a different flight; a failed run lets a waiter
         // run its own.

@@ -1,9 +1,11 @@
 //! The in-memory backend for `serve --dev`: the same primitives as Redis over maps in one
-//! process. A std `Mutex`, not a tokio one, because no `.await` happens while it is held.
+//! process. A blocking `Mutex`, not a tokio one, because no `.await` happens while it is held.
 
 use std::collections::{BTreeSet, HashMap};
 use std::ops::Bound;
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::Arc;
+
+use parking_lot::{Mutex, MutexGuard};
 
 use serde::Deserialize;
 
@@ -48,10 +50,8 @@ fn version_of(doc: &str) -> Option<u64> {
 
 impl MemoryBackend {
     fn state(&self) -> MutexGuard<'_, State> {
-        // A panic while holding the lock leaves plain maps behind; they stay usable.
-        self.state
-            .lock()
-            .unwrap_or_else(|poisoned| poisoned.into_inner())
+        // parking_lot: a panic while holding the lock leaves plain maps behind, still usable.
+        self.state.lock()
     }
 
     pub fn get(&self, key: &str) -> Option<String> {

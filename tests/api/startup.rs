@@ -319,3 +319,23 @@ fn a_keys_folder_or_key_that_others_can_write_is_refused() {
         std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o700)).unwrap();
     }
 }
+
+#[test]
+fn bootstrap_admin_needs_no_signing_keys() {
+    let dir = tempfile::tempdir().unwrap();
+    let output = Command::new(BINARY)
+        .args(["bootstrap-admin", "--name", "ops"])
+        .env_clear()
+        .env("TOKENMINT_REDIS__URL", redis_url())
+        .env("TOKENMINT_REDIS__KEY_PREFIX", "tmbootstrap")
+        .env("TOKENMINT_KEYS__DIR", dir.path().join("none"))
+        .output()
+        .unwrap();
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let printed: serde_json::Value = serde_json::from_slice(&output.stdout).unwrap();
+    assert!(printed["client_secret"].is_string(), "{printed}");
+}
