@@ -16,6 +16,46 @@ pub fn keep<T>(errors: &mut Vec<FieldViolation>, parsed: Parsed<T>) -> Option<T>
     parsed.map_err(|mut e| errors.append(&mut e)).ok()
 }
 
+/// A client's mutable fields. Both faces parse their spellings into these, so a field that
+/// one of them forgot to handle is a compile error, not a string that matches nothing.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+pub enum ClientField {
+    Name,
+    Description,
+    Labels,
+    Scopes,
+    Audience,
+    CustomClaims,
+    Expiry,
+}
+
+impl ClientField {
+    /// The organization face's keys (snake_case; no labels there).
+    pub fn from_org(key: &str) -> Option<Self> {
+        Some(match key {
+            "name" => Self::Name,
+            "description" => Self::Description,
+            "scopes" => Self::Scopes,
+            "audience" => Self::Audience,
+            "custom_claims" => Self::CustomClaims,
+            "expiry" => Self::Expiry,
+            _ => return None,
+        })
+    }
+}
+
+/// A credential's (secret's) mutable fields, as the `/v1` face names them.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+pub enum CredentialField {
+    DisplayName,
+    ClientSecret,
+    Status,
+    Environments,
+    Labels,
+    SdkType,
+    ExpireTime,
+}
+
 /// `Some(value)` sets a field (defaults included, for a clear); `None` leaves it alone.
 #[derive(Clone, Debug, Default)]
 pub struct ClientChanges {
@@ -29,40 +69,39 @@ pub struct ClientChanges {
 }
 
 impl ClientChanges {
-    /// Sets one field from its JSON; `None` or `null` resets it to its default. `field` is
-    /// the model's name (`name`, `description`, `labels`, `scopes`, `audience`,
-    /// `custom_claims`, `expiry`), `key` the name the caller sent, used in errors. The name
-    /// cannot be reset: a client needs one.
+    /// Sets one field from its JSON; `None` or `null` resets it to its default. `key` is
+    /// the name the caller sent, used in errors. The name cannot be reset: a client needs
+    /// one.
     pub fn set(
         &mut self,
-        field: &str,
+        field: ClientField,
         key: &str,
         value: Option<&Value>,
         bounds: ExpiryBounds,
         errors: &mut Vec<FieldViolation>,
     ) {
+        use ClientField as F;
         let e = errors;
         match (field, value.filter(|v| !v.is_null())) {
-            ("name", None) => e.push(FieldViolation::new(
+            (F::Name, None) => e.push(FieldViolation::new(
                 key,
                 "is required and cannot be cleared",
             )),
-            ("name", Some(v)) => self.name = keep(e, fields::client_name(v, key)),
-            ("description", None) => self.description = Some(String::new()),
-            ("description", Some(v)) => self.description = keep(e, fields::description(v, key)),
-            ("labels", None) => self.labels = Some(BTreeMap::new()),
-            ("labels", Some(v)) => self.labels = keep(e, fields::labels(v, key)),
-            ("scopes", None) => self.scopes = Some(Vec::new()),
-            ("scopes", Some(v)) => self.scopes = keep(e, fields::scopes(v, key)),
-            ("audience", None) => self.audience = Some(Vec::new()),
-            ("audience", Some(v)) => self.audience = keep(e, fields::audience(v, key)),
-            ("custom_claims", None) => self.custom_claims = Some(Vec::new()),
-            ("custom_claims", Some(v)) => {
+            (F::Name, Some(v)) => self.name = keep(e, fields::client_name(v, key)),
+            (F::Description, None) => self.description = Some(String::new()),
+            (F::Description, Some(v)) => self.description = keep(e, fields::description(v, key)),
+            (F::Labels, None) => self.labels = Some(BTreeMap::new()),
+            (F::Labels, Some(v)) => self.labels = keep(e, fields::labels(v, key)),
+            (F::Scopes, None) => self.scopes = Some(Vec::new()),
+            (F::Scopes, Some(v)) => self.scopes = keep(e, fields::scopes(v, key)),
+            (F::Audience, None) => self.audience = Some(Vec::new()),
+            (F::Audience, Some(v)) => self.audience = keep(e, fields::audience(v, key)),
+            (F::CustomClaims, None) => self.custom_claims = Some(Vec::new()),
+            (F::CustomClaims, Some(v)) => {
                 self.custom_claims = keep(e, fields::custom_claims(v, key))
             }
-            ("expiry", None) => self.expiry = Some(bounds.default),
-            ("expiry", Some(v)) => self.expiry = keep(e, fields::expiry(v, key, bounds)),
-            _ => e.push(FieldViolation::new(key, "is not a known field")),
+            (F::Expiry, None) => self.expiry = Some(bounds.default),
+            (F::Expiry, Some(v)) => self.expiry = keep(e, fields::expiry(v, key, bounds)),
         }
     }
 

@@ -8,7 +8,7 @@
 use serde::Serialize;
 use serde_json::{Map, Value};
 
-use super::changes::ClientChanges;
+use super::changes::{ClientChanges, ClientField};
 use super::error::AdminError;
 use crate::domain::{
     Client, CustomClaim, ExpiryBounds, FieldViolation, Secret, SecretStatus, Timestamp, Usage,
@@ -32,13 +32,11 @@ pub fn parse_client(
     let mut changes = ClientChanges::default();
     let mut errors: Vec<FieldViolation> = Vec::new();
     for (key, value) in body {
-        match key.as_str() {
-            "name" | "description" | "scopes" | "audience" | "custom_claims" | "expiry" => {
-                changes.set(key, key, Some(value), bounds, &mut errors);
-            }
-            field if OUTPUT_ONLY.contains(&field) => {}
-            field => errors.push(FieldViolation::new(
-                field,
+        match ClientField::from_org(key) {
+            Some(field) => changes.set(field, key, Some(value), bounds, &mut errors),
+            None if OUTPUT_ONLY.contains(&key.as_str()) => {}
+            None => errors.push(FieldViolation::new(
+                key,
                 "is not a known field of OrganizationClient",
             )),
         }

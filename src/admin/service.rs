@@ -63,6 +63,16 @@ async fn backoff(attempt: u32) {
     tokio::time::sleep(std::time::Duration::from_micros(micros)).await;
 }
 
+/// A client id from a request path; one that cannot be a client's is not found.
+pub fn parse_client_id(raw: &str) -> Result<ClientId, AdminError> {
+    ClientId::parse(raw).ok_or_else(|| client_not_found(raw))
+}
+
+/// A secret (credential) id from a request path; one that cannot be a secret's is not found.
+pub fn parse_secret_id(raw: &str, what: &str) -> Result<SecretId, AdminError> {
+    SecretId::parse(raw).ok_or_else(|| AdminError::NotFound(format!("{what} {raw} not found")))
+}
+
 fn client_not_found(id: &str) -> AdminError {
     AdminError::NotFound(format!("client {id} not found"))
 }
@@ -224,18 +234,17 @@ impl AdminService {
         self.expiry_bounds
     }
 
-    async fn load(&self, within: &Within, id: &str) -> Result<Client, AdminError> {
-        let client_id = ClientId::parse(id).ok_or_else(|| client_not_found(id))?;
-        match self.store.get_client(&client_id).await? {
+    async fn load(&self, within: &Within, id: &ClientId) -> Result<Client, AdminError> {
+        match self.store.get_client(id).await? {
             Some(client) if within.contains(&client) => Ok(client),
-            _ => Err(client_not_found(id)),
+            _ => Err(client_not_found(id.as_str())),
         }
     }
 
     pub async fn get_client(
         &self,
         within: &Within,
-        id: &str,
+        id: &ClientId,
     ) -> Result<(Client, Usage), AdminError> {
         let client = self.load(within, id).await?;
         let usage = self.store.usage(&client.client_id).await?;
@@ -322,7 +331,7 @@ impl AdminService {
         &self,
         admin: &Admin,
         within: &Within,
-        id: &str,
+        id: &ClientId,
         if_match: Option<&IfMatch>,
         mut change: impl FnMut(&mut Client) -> Result<(), AdminError>,
     ) -> Result<Client, AdminError> {
@@ -344,7 +353,7 @@ impl AdminService {
             client.updater = Some(admin.resource_name());
             match self.store.update_client(&client).await? {
                 WriteOutcome::Done => return Ok(client),
-                WriteOutcome::Missing => return Err(client_not_found(id)),
+                WriteOutcome::Missing => return Err(client_not_found(id.as_str())),
                 WriteOutcome::Conflict if if_match.is_some() => {
                     return Err(AdminError::PreconditionFailed(
                         "the resource has changed since it was read (If-Match)".into(),
@@ -362,7 +371,7 @@ impl AdminService {
         &self,
         admin: &Admin,
         within: &Within,
-        id: &str,
+        id: &ClientId,
         if_match: Option<&IfMatch>,
         changes: ClientChanges,
     ) -> Result<(Client, Usage), AdminError> {
@@ -379,7 +388,7 @@ impl AdminService {
     pub async fn delete_client(
         &self,
         within: &Within,
-        id: &str,
+        id: &ClientId,
         if_match: Option<&IfMatch>,
     ) -> Result<(), AdminError> {
         let client = self.load(within, id).await?;
@@ -394,7 +403,7 @@ impl AdminService {
         };
         match self.store.delete_client(&client, expected).await? {
             WriteOutcome::Done => Ok(()),
-            WriteOutcome::Missing => Err(client_not_found(id)),
+            WriteOutcome::Missing => Err(client_not_found(id.as_str())),
             WriteOutcome::Conflict => Err(AdminError::PreconditionFailed(
                 "the resource has changed since it was read (If-Match)".into(),
             )),
@@ -406,7 +415,7 @@ impl AdminService {
         &self,
         admin: &Admin,
         within: &Within,
-        id: &str,
+        id: &ClientId,
         changes: SecretChanges,
     ) -> Result<(Client, Issued), AdminError> {
         let max = self.max_secrets;
@@ -436,15 +445,14 @@ impl AdminService {
         &self,
         admin: &Admin,
         within: &Within,
-        id: &str,
-        secret_id: &str,
+        id: &ClientId,
+        sid: &SecretId,
         if_match: Option<&IfMatch>,
         changes: SecretChanges,
     ) -> Result<(Client, Usage), AdminError> {
-        let sid = SecretId::parse(secret_id).ok_or_else(|| secret_not_found(secret_id))?;
         let current = self.load(within, id).await?;
-        if current.secret(&sid).is_none() {
-            return Err(secret_not_found(secret_id));
+        if current.secret(sid).is_none() {
+            return Err(secret_not_found(sid.as_str()));
         }
         let replacement = match &changes.replacement {
             Some(plain) => {
@@ -457,8 +465,8 @@ impl AdminService {
             .modify(admin, within, id, if_match, |client| {
                 let updater = admin.resource_name();
                 let secret = client
-                    .secret_mut(&sid)
-                    .ok_or_else(|| secret_not_found(secret_id))?;
+                    .secret_mut(sid)
+                    .ok_or_else(|| secret_not_found(sid.as_str()))?;
                 changes.apply(secret);
                 if let Some((suffix, hash)) = &replacement {
                     secret.secret_suffix.clone_from(suffix);
@@ -477,16 +485,15 @@ impl AdminService {
         &self,
         admin: &Admin,
         within: &Within,
-        id: &str,
-        secret_id: &str,
+        id: &ClientId,
+        sid: &SecretId,
         if_match: Option<&IfMatch>,
     ) -> Result<(), AdminError> {
-        let sid = SecretId::parse(secret_id).ok_or_else(|| secret_not_found(secret_id))?;
         self.modify(admin, within, id, if_match, |client| {
             let before = client.secrets.len();
-            client.secrets.retain(|s| s.id != sid);
+            client.secrets.retain(|s| s.id != *sid);
             if client.secrets.len() == before {
-                return Err(secret_not_found(secret_id));
+                return Err(secret_not_found(sid.as_str()));
             }
             Ok(())
         })

@@ -12,7 +12,7 @@ use std::collections::BTreeMap;
 use serde::Serialize;
 use serde_json::{Map, Value};
 
-use super::changes::{ClientChanges, SecretChanges, keep};
+use super::changes::{ClientChanges, ClientField, CredentialField, SecretChanges, keep};
 use super::error::AdminError;
 use crate::crypto::PlainSecret;
 use crate::domain::fields::{self, Parsed};
@@ -35,38 +35,121 @@ fn snake(path: &str) -> String {
     out
 }
 
-/// `foo_bar` → `fooBar`, the name a field has in this face's JSON.
-fn camel(name: &str) -> String {
-    let mut out = String::with_capacity(name.len());
-    let mut upper = false;
-    for c in name.chars() {
-        if c == '_' {
-            upper = true;
-        } else if upper {
-            out.push(c.to_ascii_uppercase());
-            upper = false;
-        } else {
-            out.push(c);
+/// A resource's mutable fields as this face names them: parsed from snake_case or
+/// camelCase (after [`snake`]), rendered in camelCase.
+trait Field: Copy + Ord + 'static {
+    /// Every mutable field (what `*` means).
+    const ALL: &'static [Self];
+    /// Fields the server sets: ignored in a body, refused in a mask.
+    const OUTPUT_ONLY: &'static [&'static str];
+    fn from_snake(name: &str) -> Option<Self>;
+    fn camel(self) -> &'static str;
+}
+
+impl Field for ClientField {
+    const ALL: &'static [Self] = &[
+        Self::Name,
+        Self::Description,
+        Self::Labels,
+        Self::Scopes,
+        Self::Audience,
+        Self::CustomClaims,
+        Self::Expiry,
+    ];
+    const OUTPUT_ONLY: &'static [&'static str] = &[
+        "name",
+        "create_time",
+        "update_time",
+        "creator",
+        "updater",
+        "last_seen_time",
+        "organization_id",
+    ];
+
+    /// `display_name` is the client's name here (`name` is its resource name).
+    fn from_snake(name: &str) -> Option<Self> {
+        Some(match name {
+            "display_name" => Self::Name,
+            "description" => Self::Description,
+            "labels" => Self::Labels,
+            "scopes" => Self::Scopes,
+            "audience" => Self::Audience,
+            "custom_claims" => Self::CustomClaims,
+            "expiry" => Self::Expiry,
+            _ => return None,
+        })
+    }
+
+    fn camel(self) -> &'static str {
+        match self {
+            Self::Name => "displayName",
+            Self::Description => "description",
+            Self::Labels => "labels",
+            Self::Scopes => "scopes",
+            Self::Audience => "audience",
+            Self::CustomClaims => "customClaims",
+            Self::Expiry => "expiry",
         }
     }
-    out
+}
+
+impl Field for CredentialField {
+    const ALL: &'static [Self] = &[
+        Self::DisplayName,
+        Self::ClientSecret,
+        Self::Status,
+        Self::Environments,
+        Self::Labels,
+        Self::SdkType,
+        Self::ExpireTime,
+    ];
+    const OUTPUT_ONLY: &'static [&'static str] = &[
+        "name",
+        "secret_suffix",
+        "create_time",
+        "update_time",
+        "creator",
+        "updater",
+        "last_seen_time",
+    ];
+
+    fn from_snake(name: &str) -> Option<Self> {
+        Some(match name {
+            "display_name" => Self::DisplayName,
+            "client_secret" => Self::ClientSecret,
+            "status" => Self::Status,
+            "environments" => Self::Environments,
+            "labels" => Self::Labels,
+            "sdk_type" => Self::SdkType,
+            "expire_time" => Self::ExpireTime,
+            _ => return None,
+        })
+    }
+
+    fn camel(self) -> &'static str {
+        match self {
+            Self::DisplayName => "displayName",
+            Self::ClientSecret => "clientSecret",
+            Self::Status => "status",
+            Self::Environments => "environments",
+            Self::Labels => "labels",
+            Self::SdkType => "sdkType",
+            Self::ExpireTime => "expireTime",
+        }
+    }
 }
 
 /// Which fields an update touches.
-enum Mask {
+enum Mask<F> {
     /// No mask: the fields present in the body.
     Present,
     /// `*`: every mutable field, present or cleared.
     All,
-    /// A list: these fields (snake_case), present or cleared.
-    Fields(Vec<String>),
+    /// A list: these fields, present or cleared.
+    Fields(Vec<F>),
 }
 
-fn parse_mask(
-    raw: Option<&str>,
-    mutable: &[&str],
-    output_only: &[&str],
-) -> Result<Mask, AdminError> {
+fn parse_mask<F: Field>(raw: Option<&str>) -> Result<Mask<F>, AdminError> {
     let Some(raw) = raw.map(str::trim).filter(|r| !r.is_empty()) else {
         return Ok(Mask::Present);
     };
@@ -78,16 +161,15 @@ fn parse_mask(
     for path in raw.split(',').map(str::trim) {
         let name = snake(path);
         // `clientSecret.secret` names the secret's one subfield.
-        let name = if name == "client_secret.secret" {
-            "client_secret".to_owned()
-        } else {
-            name
-        };
-        if mutable.contains(&name.as_str()) {
-            if !fields.contains(&name) {
-                fields.push(name);
+        let name = name
+            .strip_suffix(".secret")
+            .filter(|n| *n == "client_secret")
+            .unwrap_or(&name);
+        if let Some(field) = F::from_snake(name) {
+            if !fields.contains(&field) {
+                fields.push(field);
             }
-        } else if output_only.contains(&name.as_str()) {
+        } else if F::OUTPUT_ONLY.contains(&name) {
             errors.push(FieldViolation::new(
                 "updateMask",
                 format!("{path:?} is output only and cannot be updated"),
@@ -106,65 +188,46 @@ fn parse_mask(
     }
 }
 
-/// The body's keys by snake_case name, rejecting unknown ones and dropping output-only ones.
-fn body_fields<'a>(
+/// The body's fields with the key as sent, rejecting unknown keys and dropping
+/// output-only ones.
+fn body_fields<'a, F: Field>(
     body: &'a Map<String, Value>,
-    mutable: &[&str],
-    output_only: &[&str],
     errors: &mut Vec<FieldViolation>,
-) -> BTreeMap<String, (&'a str, &'a Value)> {
+) -> BTreeMap<F, (&'a str, &'a Value)> {
     let mut out = BTreeMap::new();
     for (key, value) in body {
         let name = snake(key);
-        if mutable.contains(&name.as_str()) {
-            out.insert(name, (key.as_str(), value));
-        } else if !output_only.contains(&name.as_str()) {
-            errors.push(FieldViolation::new(key.as_str(), "is not a known field"));
+        match F::from_snake(&name) {
+            Some(field) => {
+                out.insert(field, (key.as_str(), value));
+            }
+            None if F::OUTPUT_ONLY.contains(&name.as_str()) => {}
+            None => errors.push(FieldViolation::new(key.as_str(), "is not a known field")),
         }
     }
     out
 }
 
-/// For each field the update touches (snake_case name, the key as sent), its value:
-/// `None` to clear.
-fn touched<'a>(
-    mask: &Mask,
-    mutable: &[&str],
-    present: &BTreeMap<String, (&'a str, &'a Value)>,
-) -> Vec<(String, String, Option<&'a Value>)> {
-    let listed = |name: &str| {
+/// For each field the update touches, the key as sent (or its camelCase name) and its
+/// value: `None` to clear.
+fn touched<'a, F: Field>(
+    mask: &Mask<F>,
+    present: &BTreeMap<F, (&'a str, &'a Value)>,
+) -> Vec<(F, String, Option<&'a Value>)> {
+    let listed = |field: F| {
         let (key, value) = present
-            .get(name)
-            .map_or((camel(name), None), |(key, value)| {
+            .get(&field)
+            .map_or((field.camel().to_owned(), None), |(key, value)| {
                 ((*key).to_owned(), Some(*value))
             });
-        (name.to_owned(), key, value.filter(|v| !v.is_null()))
+        (field, key, value.filter(|v| !v.is_null()))
     };
     match mask {
-        Mask::Present => present.keys().map(|name| listed(name)).collect(),
-        Mask::All => mutable.iter().map(|name| listed(name)).collect(),
-        Mask::Fields(fields) => fields.iter().map(|name| listed(name)).collect(),
+        Mask::Present => present.keys().map(|field| listed(*field)).collect(),
+        Mask::All => F::ALL.iter().map(|field| listed(*field)).collect(),
+        Mask::Fields(fields) => fields.iter().map(|field| listed(*field)).collect(),
     }
 }
-
-const CLIENT_MUTABLE: &[&str] = &[
-    "display_name",
-    "description",
-    "labels",
-    "scopes",
-    "audience",
-    "custom_claims",
-    "expiry",
-];
-const CLIENT_OUTPUT_ONLY: &[&str] = &[
-    "name",
-    "create_time",
-    "update_time",
-    "creator",
-    "updater",
-    "last_seen_time",
-    "organization_id",
-];
 
 /// Parses a `Client` body: a create (`mask` ignored, `displayName` required) or an update.
 pub fn parse_client(
@@ -176,17 +239,12 @@ pub fn parse_client(
     let mask = if creating {
         Mask::Present
     } else {
-        parse_mask(mask, CLIENT_MUTABLE, CLIENT_OUTPUT_ONLY)?
+        parse_mask::<ClientField>(mask)?
     };
     let mut errors = Vec::new();
-    let present = body_fields(body, CLIENT_MUTABLE, CLIENT_OUTPUT_ONLY, &mut errors);
+    let present = body_fields(body, &mut errors);
     let mut c = ClientChanges::default();
-    for (name, key, value) in touched(&mask, CLIENT_MUTABLE, &present) {
-        let field = if name == "display_name" {
-            "name"
-        } else {
-            name.as_str()
-        };
+    for (field, key, value) in touched(&mask, &present) {
         c.set(field, &key, value, bounds, &mut errors);
     }
     if creating && c.name.is_none() && !errors.iter().any(|v| v.field == "displayName") {
@@ -198,25 +256,6 @@ pub fn parse_client(
         Err(AdminError::fields(errors))
     }
 }
-
-const CREDENTIAL_MUTABLE: &[&str] = &[
-    "display_name",
-    "client_secret",
-    "status",
-    "environments",
-    "labels",
-    "sdk_type",
-    "expire_time",
-];
-const CREDENTIAL_OUTPUT_ONLY: &[&str] = &[
-    "name",
-    "secret_suffix",
-    "create_time",
-    "update_time",
-    "creator",
-    "updater",
-    "last_seen_time",
-];
 
 fn client_secret(value: &Value, key: &str) -> Parsed<PlainSecret> {
     let Some(object) = value.as_object() else {
@@ -250,45 +289,40 @@ pub fn parse_credential(
     let mask = if creating {
         Mask::Present
     } else {
-        parse_mask(mask, CREDENTIAL_MUTABLE, CREDENTIAL_OUTPUT_ONLY)?
+        parse_mask::<CredentialField>(mask)?
     };
     let mut errors = Vec::new();
-    let present = body_fields(
-        body,
-        CREDENTIAL_MUTABLE,
-        CREDENTIAL_OUTPUT_ONLY,
-        &mut errors,
-    );
+    let present = body_fields(body, &mut errors);
     let mut c = SecretChanges::default();
     let is_star = matches!(mask, Mask::All);
-    for (name, key, value) in touched(&mask, CREDENTIAL_MUTABLE, &present) {
+    for (field, key, value) in touched(&mask, &present) {
+        use CredentialField as F;
         let (e, k) = (&mut errors, key.as_str());
-        match (name.as_str(), value) {
-            ("display_name", None) => e.push(FieldViolation::new(
+        match (field, value) {
+            (F::DisplayName, None) => e.push(FieldViolation::new(
                 "displayName",
                 "is required and cannot be cleared",
             )),
-            ("display_name", Some(v)) => {
+            (F::DisplayName, Some(v)) => {
                 c.display_name = keep(e, fields::secret_display_name(v, k))
             }
             // `*` does not ask to replace the secret when the body carries none.
-            ("client_secret", None) if is_star || creating => {}
-            ("client_secret", None) => e.push(FieldViolation::new(
+            (F::ClientSecret, None) if is_star || creating => {}
+            (F::ClientSecret, None) => e.push(FieldViolation::new(
                 "clientSecret",
                 "cannot be cleared; send clientSecret.secret to replace it",
             )),
-            ("client_secret", Some(v)) => c.replacement = keep(e, client_secret(v, k)),
-            ("status", None) => c.status = Some(SecretStatus::Active),
-            ("status", Some(v)) => c.status = keep(e, fields::status(v, k)),
-            ("environments", None) => c.environments = Some(Vec::new()),
-            ("environments", Some(v)) => c.environments = keep(e, fields::environments(v, k)),
-            ("labels", None) => c.labels = Some(BTreeMap::new()),
-            ("labels", Some(v)) => c.labels = keep(e, fields::labels(v, k)),
-            ("sdk_type", None) => c.sdk_type = Some(SdkType::Unspecified),
-            ("sdk_type", Some(v)) => c.sdk_type = keep(e, fields::sdk_type(v, k)),
-            ("expire_time", None) => c.expire_time = Some(None),
-            ("expire_time", Some(v)) => c.expire_time = keep(e, fields::timestamp(v, k)).map(Some),
-            _ => {}
+            (F::ClientSecret, Some(v)) => c.replacement = keep(e, client_secret(v, k)),
+            (F::Status, None) => c.status = Some(SecretStatus::Active),
+            (F::Status, Some(v)) => c.status = keep(e, fields::status(v, k)),
+            (F::Environments, None) => c.environments = Some(Vec::new()),
+            (F::Environments, Some(v)) => c.environments = keep(e, fields::environments(v, k)),
+            (F::Labels, None) => c.labels = Some(BTreeMap::new()),
+            (F::Labels, Some(v)) => c.labels = keep(e, fields::labels(v, k)),
+            (F::SdkType, None) => c.sdk_type = Some(SdkType::Unspecified),
+            (F::SdkType, Some(v)) => c.sdk_type = keep(e, fields::sdk_type(v, k)),
+            (F::ExpireTime, None) => c.expire_time = Some(None),
+            (F::ExpireTime, Some(v)) => c.expire_time = keep(e, fields::timestamp(v, k)).map(Some),
         }
     }
     if creating && c.display_name.is_none() && !errors.iter().any(|v| v.field == "displayName") {

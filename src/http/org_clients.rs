@@ -10,7 +10,7 @@ use super::body::{etag, if_match, json_object};
 use crate::admin::changes::SecretChanges;
 use crate::admin::org::{client_view, parse_client, secret_view};
 use crate::admin::service::AdminService;
-use crate::admin::service::Within;
+use crate::admin::service::{Within, parse_client_id, parse_secret_id};
 use crate::admin::{Admin, AdminError, paging};
 use crate::domain::{OrganizationId, Usage};
 
@@ -80,7 +80,7 @@ pub async fn get(
 ) -> Result<HttpResponse, AdminError> {
     let (org, id) = path.into_inner();
     let within = Within::Organization(organization(&admin, &org)?);
-    let (client, usage) = admins.get_client(&within, &id).await?;
+    let (client, usage) = admins.get_client(&within, &parse_client_id(&id)?).await?;
     Ok(HttpResponse::Ok()
         .insert_header(etag(client.version))
         .json(json!({"client": client_view(&client, &usage)})))
@@ -100,7 +100,13 @@ pub async fn update(
     let body = json_object(&req, payload, &http, false).await?;
     let changes = parse_client(&body, false, admins.expiry_bounds())?;
     let (client, usage) = admins
-        .update_client(&admin, &within, &id, condition.as_ref(), changes)
+        .update_client(
+            &admin,
+            &within,
+            &parse_client_id(&id)?,
+            condition.as_ref(),
+            changes,
+        )
         .await?;
     Ok(HttpResponse::Ok()
         .insert_header(etag(client.version))
@@ -116,7 +122,7 @@ pub async fn delete(
     let (org, id) = path.into_inner();
     let within = Within::Organization(organization(&admin, &org)?);
     admins
-        .delete_client(&within, &id, if_match(&req)?.as_ref())
+        .delete_client(&within, &parse_client_id(&id)?, if_match(&req)?.as_ref())
         .await?;
     Ok(HttpResponse::Ok().json(json!({})))
 }
@@ -140,7 +146,12 @@ pub async fn add_secret(
         ));
     }
     let (client, issued) = admins
-        .add_secret(&admin, &within, &id, SecretChanges::default())
+        .add_secret(
+            &admin,
+            &within,
+            &parse_client_id(&id)?,
+            SecretChanges::default(),
+        )
         .await?;
     let secret = client
         .secret(&issued.secret_id)
@@ -162,7 +173,13 @@ pub async fn delete_secret(
     let (org, id, secret_id) = path.into_inner();
     let within = Within::Organization(organization(&admin, &org)?);
     admins
-        .delete_secret(&admin, &within, &id, &secret_id, if_match(&req)?.as_ref())
+        .delete_secret(
+            &admin,
+            &within,
+            &parse_client_id(&id)?,
+            &parse_secret_id(&secret_id, "secret")?,
+            if_match(&req)?.as_ref(),
+        )
         .await?;
     Ok(HttpResponse::Ok().json(json!({})))
 }

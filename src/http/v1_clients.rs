@@ -9,7 +9,7 @@ use serde_json::json;
 use super::HttpSettings;
 use super::body::{etag, if_match, json_object};
 use crate::admin::service::AdminService;
-use crate::admin::service::{self, Within};
+use crate::admin::service::{self, Within, parse_client_id, parse_secret_id};
 use crate::admin::v1::{client_view, credential_view, parse_client, parse_credential};
 use crate::admin::{Admin, AdminError, paging};
 use crate::domain::{Client, SecretId, Usage};
@@ -73,7 +73,9 @@ pub async fn get(
     admins: web::Data<AdminService>,
 ) -> Result<HttpResponse, AdminError> {
     admin.require_environment()?;
-    let (client, usage) = admins.get_client(&Within::Anywhere, &path).await?;
+    let (client, usage) = admins
+        .get_client(&Within::Anywhere, &parse_client_id(&path)?)
+        .await?;
     Ok(HttpResponse::Ok()
         .insert_header(etag(client.version))
         .json(client_view(&client, &usage)))
@@ -96,7 +98,7 @@ pub async fn update(
         .update_client(
             &admin,
             &Within::Anywhere,
-            &path,
+            &parse_client_id(&path)?,
             condition.as_ref(),
             changes,
         )
@@ -114,7 +116,11 @@ pub async fn delete(
 ) -> Result<HttpResponse, AdminError> {
     admin.require_environment()?;
     admins
-        .delete_client(&Within::Anywhere, &path, if_match(&req)?.as_ref())
+        .delete_client(
+            &Within::Anywhere,
+            &parse_client_id(&path)?,
+            if_match(&req)?.as_ref(),
+        )
         .await?;
     Ok(HttpResponse::Ok().json(json!({})))
 }
@@ -131,7 +137,7 @@ pub async fn create_credential(
     let body = json_object(&req, payload, &http, false).await?;
     let changes = parse_credential(&body, true, None)?;
     let (client, issued) = admins
-        .add_secret(&admin, &Within::Anywhere, &path, changes)
+        .add_secret(&admin, &Within::Anywhere, &parse_client_id(&path)?, changes)
         .await?;
     let secret = client
         .secret(&issued.secret_id)
@@ -154,7 +160,9 @@ pub async fn list_credentials(
 ) -> Result<HttpResponse, AdminError> {
     admin.require_environment()?;
     let (size, after) = page(&query)?;
-    let (client, usage) = admins.get_client(&Within::Anywhere, &path).await?;
+    let (client, usage) = admins
+        .get_client(&Within::Anywhere, &parse_client_id(&path)?)
+        .await?;
     let (secrets, next) = service::secrets_page(&client, after.as_ref(), size);
     let credentials: Vec<_> = secrets
         .into_iter()
@@ -187,7 +195,9 @@ pub async fn get_credential(
 ) -> Result<HttpResponse, AdminError> {
     admin.require_environment()?;
     let (id, credential) = path.into_inner();
-    let (client, usage) = admins.get_client(&Within::Anywhere, &id).await?;
+    let (client, usage) = admins
+        .get_client(&Within::Anywhere, &parse_client_id(&id)?)
+        .await?;
     credential_response(&client, &usage, &credential)
 }
 
@@ -209,8 +219,8 @@ pub async fn update_credential(
         .update_secret(
             &admin,
             &Within::Anywhere,
-            &id,
-            &credential,
+            &parse_client_id(&id)?,
+            &parse_secret_id(&credential, "credential")?,
             condition.as_ref(),
             changes,
         )
@@ -230,8 +240,8 @@ pub async fn delete_credential(
         .delete_secret(
             &admin,
             &Within::Anywhere,
-            &id,
-            &credential,
+            &parse_client_id(&id)?,
+            &parse_secret_id(&credential, "credential")?,
             if_match(&req)?.as_ref(),
         )
         .await?;
