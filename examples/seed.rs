@@ -5,6 +5,7 @@
 
 use tokenmint::config::Settings;
 use tokenmint::crypto::{Hasher, PlainSecret};
+use tokenmint::domain::fields;
 use tokenmint::domain::{
     Client, ClientId, OrganizationId, Secret, SecretId, SecretStatus, Timestamp,
 };
@@ -39,8 +40,13 @@ async fn main() {
                 organization_id: Some(org.clone()),
                 name: "seeded".into(),
                 description: String::new(),
-                scopes: vec!["read:things".into()],
-                audience: vec!["https://api.example.com".into()],
+                scopes: fields::scopes(&serde_json::json!(["read:things"]), "scopes")
+                    .expect("a valid scope"),
+                audience: fields::audience(
+                    &serde_json::json!(["https://api.example.com"]),
+                    "audience",
+                )
+                .expect("a valid audience"),
                 custom_claims: vec![],
                 expiry: 3600,
                 labels: Default::default(),

@@ -109,8 +109,8 @@ proptest! {
     #[test]
     fn accepted_values_satisfy_their_rules(value in json()) {
         if let Ok(scopes) = fields::scopes(&value, "f") {
-            prop_assert!(scopes.len() <= fields::MAX_SCOPES);
-            prop_assert!(scopes.iter().all(|s| fields::scope_token(s).is_ok()));
+            prop_assert!(scopes.as_slice().len() <= fields::MAX_SCOPES);
+            prop_assert!(scopes.as_slice().iter().all(|s| fields::scope_token(s).is_ok()));
         }
         if let Ok(claims) = fields::custom_claims(&value, "f") {
             prop_assert!(claims.iter().all(|c| fields::claim_key(&c.key).is_ok()));

@@ -82,7 +82,7 @@ async fn authenticate(
         .get_client(&client_id)
         .await?
         .ok_or_else(|| unauthenticated("the token's client no longer exists"))?;
-    if !client.scopes.iter().any(|s| s == admin_scope) {
+    if !client.scopes.contains(admin_scope) {
         return Err(AdminError::PermissionDenied(format!(
             "the token's client no longer holds the {admin_scope} scope"
         )));

@@ -8,7 +8,8 @@ use serde_json::Value;
 use crate::crypto::PlainSecret;
 use crate::domain::fields::{self, Parsed};
 use crate::domain::{
-    Client, CustomClaim, ExpiryBounds, FieldViolation, SdkType, Secret, SecretStatus, Timestamp,
+    Audience, Client, CustomClaim, ExpiryBounds, FieldViolation, ScopeSet, SdkType, Secret,
+    SecretStatus, Timestamp,
 };
 
 /// The parsed value, or its violations appended to `errors`.
@@ -61,8 +62,8 @@ pub enum CredentialField {
 pub struct ClientChanges {
     pub name: Option<String>,
     pub description: Option<String>,
-    pub scopes: Option<Vec<String>>,
-    pub audience: Option<Vec<String>>,
+    pub scopes: Option<ScopeSet>,
+    pub audience: Option<Audience>,
     pub custom_claims: Option<Vec<CustomClaim>>,
     pub expiry: Option<u32>,
     pub labels: Option<BTreeMap<String, String>>,
@@ -92,9 +93,9 @@ impl ClientChanges {
             (F::Description, Some(v)) => self.description = keep(e, fields::description(v, key)),
             (F::Labels, None) => self.labels = Some(BTreeMap::new()),
             (F::Labels, Some(v)) => self.labels = keep(e, fields::labels(v, key)),
-            (F::Scopes, None) => self.scopes = Some(Vec::new()),
+            (F::Scopes, None) => self.scopes = Some(ScopeSet::default()),
             (F::Scopes, Some(v)) => self.scopes = keep(e, fields::scopes(v, key)),
-            (F::Audience, None) => self.audience = Some(Vec::new()),
+            (F::Audience, None) => self.audience = Some(Audience::default()),
             (F::Audience, Some(v)) => self.audience = keep(e, fields::audience(v, key)),
             (F::CustomClaims, None) => self.custom_claims = Some(Vec::new()),
             (F::CustomClaims, Some(v)) => {

@@ -108,8 +108,8 @@ pub fn client_view<'a>(client: &'a Client, usage: &Usage) -> M2MClientView<'a> {
         organization_id: client.organization_id.as_ref().map(|o| o.as_str()),
         create_time: client.create_time,
         update_time: client.update_time,
-        scopes: &client.scopes,
-        audience: &client.audience,
+        scopes: client.scopes.as_slice(),
+        audience: client.audience.as_slice(),
         custom_claims: &client.custom_claims,
         expiry: client.expiry,
     }
@@ -155,7 +155,7 @@ mod tests {
             BOUNDS,
         )
         .unwrap();
-        assert_eq!(changes.scopes, Some(vec![]));
+        assert_eq!(changes.scopes, Some(crate::domain::ScopeSet::default()));
         assert_eq!(changes.expiry, Some(3600));
         assert_eq!(changes.name, None);
         assert!(parse_client(&body(json!({"name": null})), false, BOUNDS).is_err());

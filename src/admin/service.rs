@@ -17,7 +17,7 @@ use crate::domain::{
 use std::sync::Arc;
 
 use crate::crypto::KeyRing;
-use crate::domain::ExpiryBounds;
+use crate::domain::{Audience, ExpiryBounds, ScopeSet};
 use crate::store::{IndexEntry, Store, WriteOutcome};
 
 /// Where a lookup may find clients: a client outside is reported as not found.
@@ -149,8 +149,8 @@ fn blank_client(
         organization_id,
         name: String::new(),
         description: String::new(),
-        scopes: Vec::new(),
-        audience: Vec::new(),
+        scopes: ScopeSet::default(),
+        audience: Audience::default(),
         custom_claims: Vec::new(),
         expiry: default_expiry,
         labels: Default::default(),
@@ -533,7 +533,7 @@ pub async fn bootstrap_admin(
     let mut client = blank_client(policy.default_expiry, None, None);
     client.name = name;
     client.description = "Administrator created by tokenmint bootstrap-admin".into();
-    client.scopes = vec![policy.admin_scope.to_owned()];
+    client.scopes = ScopeSet::from_checked(vec![policy.admin_scope.to_owned()]);
     client
         .secrets
         .push(new_secret(None, &SecretChanges::default(), &plain, hash));

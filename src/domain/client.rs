@@ -6,6 +6,7 @@ use std::fmt;
 
 use serde::{Deserialize, Serialize};
 
+use super::grants::{Audience, ScopeSet};
 use super::ids::{ClientId, OrganizationId, SecretId};
 use super::time::Timestamp;
 
@@ -101,9 +102,9 @@ pub struct Client {
     #[serde(default)]
     pub description: String,
     #[serde(default)]
-    pub scopes: Vec<String>,
+    pub scopes: ScopeSet,
     #[serde(default)]
-    pub audience: Vec<String>,
+    pub audience: Audience,
     #[serde(default)]
     pub custom_claims: Vec<CustomClaim>,
     pub expiry: u32,

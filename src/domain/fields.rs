@@ -10,6 +10,7 @@ use serde::Serialize;
 use serde_json::Value;
 
 use super::client::{CustomClaim, SdkType, SecretStatus};
+use super::grants::{Audience, ScopeSet};
 use super::time::Timestamp;
 
 /// One thing wrong with one field of a request, in the AIP-193 `details` shape.
@@ -224,8 +225,8 @@ pub fn scope_token(text: &str) -> Result<(), String> {
     }
 }
 
-pub fn scopes(value: &Value, field: &str) -> Parsed<Vec<String>> {
-    string_list(value, field, MAX_SCOPES, scope_token)
+pub fn scopes(value: &Value, field: &str) -> Parsed<ScopeSet> {
+    string_list(value, field, MAX_SCOPES, scope_token).map(ScopeSet::from_checked)
 }
 
 /// An audience value: 1..=2048 characters, no whitespace or control characters.
@@ -237,8 +238,8 @@ fn audience_value(text: &str) -> Result<(), String> {
     Ok(())
 }
 
-pub fn audience(value: &Value, field: &str) -> Parsed<Vec<String>> {
-    string_list(value, field, MAX_AUDIENCE, audience_value)
+pub fn audience(value: &Value, field: &str) -> Parsed<Audience> {
+    string_list(value, field, MAX_AUDIENCE, audience_value).map(Audience::from_checked)
 }
 
 /// Secret environments: up to 50 distinct names of 1..=256 characters without whitespace.

@@ -9,10 +9,12 @@
 
 pub mod client;
 pub mod fields;
+pub mod grants;
 pub mod ids;
 pub mod time;
 
 pub use client::{Client, CustomClaim, SdkType, Secret, SecretHash, SecretStatus, Usage};
 pub use fields::{ExpiryBounds, FieldViolation};
+pub use grants::{Audience, ScopeSet};
 pub use ids::{ClientId, OrganizationId, SecretId};
 pub use time::Timestamp;

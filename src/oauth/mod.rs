@@ -228,16 +228,18 @@ fn grant_claims(
     secret: &Secret,
     request: &TokenRequest,
 ) -> Result<Constant, OAuthError> {
-    let scopes = narrow(
-        &client.scopes,
-        request.scope.as_deref().unwrap_or("").split(' '),
-        |scope| OAuthError::InvalidScope(format!("scope {scope:?} is not granted to this client")),
-    )?;
-    let audience = narrow(
-        &client.audience,
-        request.targets.iter().map(String::as_str),
-        |target| OAuthError::InvalidTarget(format!("{target:?} is not an audience of this client")),
-    )?;
+    let scopes = client
+        .scopes
+        .narrow(request.scope.as_deref())
+        .map_err(|scope| {
+            OAuthError::InvalidScope(format!("scope {scope:?} is not granted to this client"))
+        })?;
+    let audience = client
+        .audience
+        .narrow(request.targets.iter().map(String::as_str))
+        .map_err(|target| {
+            OAuthError::InvalidTarget(format!("{target:?} is not an audience of this client"))
+        })?;
     let environments = granted_environments(secret, request.environment.as_deref())?;
     Ok(Grant {
         issuer,
@@ -359,28 +361,6 @@ async fn authenticate(
         }
         _ => Err(failed),
     }
-}
-
-/// The requested values, each one of `allowed` (else `refuse(value)`), without repeats;
-/// none requested → all of `allowed`. Used for scopes and for audiences/resources.
-fn narrow<'a>(
-    allowed: &'a [String],
-    requested: impl IntoIterator<Item = &'a str>,
-    refuse: impl Fn(&str) -> OAuthError,
-) -> Result<Vec<&'a str>, OAuthError> {
-    let mut granted: Vec<&str> = Vec::new();
-    for value in requested.into_iter().filter(|v| !v.is_empty()) {
-        if !allowed.iter().any(|a| a == value) {
-            return Err(refuse(value));
-        }
-        if !granted.contains(&value) {
-            granted.push(value);
-        }
-    }
-    if granted.is_empty() {
-        granted = allowed.iter().map(String::as_str).collect();
-    }
-    Ok(granted)
 }
 
 /// The `environments` claim: the requested environment if the secret allows it, all of a

@@ -1,0 +1,97 @@
+//! What a client may be granted: its scopes and its audience, each a set of distinct
+//! values checked at the edge ([`super::fields`]), with the narrowing rule a token request
+//! is judged by.
+
+use serde::{Deserialize, Serialize};
+
+/// A client's scopes: distinct RFC 6749 scope-tokens.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(transparent)]
+pub struct ScopeSet(Vec<String>);
+
+/// A client's audience values (the `aud` of its tokens): distinct, without whitespace.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(transparent)]
+pub struct Audience(Vec<String>);
+
+impl ScopeSet {
+    /// From values already checked (by [`super::fields::scopes`] or configuration).
+    pub(crate) fn from_checked(scopes: Vec<String>) -> Self {
+        Self(scopes)
+    }
+
+    pub fn as_slice(&self) -> &[String] {
+        &self.0
+    }
+
+    pub fn contains(&self, scope: &str) -> bool {
+        self.0.iter().any(|s| s == scope)
+    }
+
+    /// RFC 6749 §3.3: the requested scopes (space-delimited), each one of these, repeats
+    /// dropped; none requested means all of them. `Err` names the first refused scope.
+    pub fn narrow<'a>(&'a self, requested: Option<&'a str>) -> Result<Vec<&'a str>, &'a str> {
+        narrow(&self.0, requested.unwrap_or("").split(' '))
+    }
+}
+
+impl Audience {
+    /// From values already checked (by [`super::fields::audience`]).
+    pub(crate) fn from_checked(values: Vec<String>) -> Self {
+        Self(values)
+    }
+
+    pub fn as_slice(&self) -> &[String] {
+        &self.0
+    }
+
+    /// The requested `audience` / `resource` values, each one of these, repeats dropped;
+    /// none requested means all of them. `Err` names the first refused value.
+    pub fn narrow<'a>(
+        &'a self,
+        requested: impl IntoIterator<Item = &'a str>,
+    ) -> Result<Vec<&'a str>, &'a str> {
+        narrow(&self.0, requested)
+    }
+}
+
+/// The requested values, each one of `allowed`, without repeats; none → all of `allowed`.
+fn narrow<'a>(
+    allowed: &'a [String],
+    requested: impl IntoIterator<Item = &'a str>,
+) -> Result<Vec<&'a str>, &'a str> {
+    let mut granted: Vec<&str> = Vec::new();
+    for value in requested.into_iter().filter(|v| !v.is_empty()) {
+        if !allowed.iter().any(|a| a == value) {
+            return Err(value);
+        }
+        if !granted.contains(&value) {
+            granted.push(value);
+        }
+    }
+    if granted.is_empty() {
+        granted = allowed.iter().map(String::as_str).collect();
+    }
+    Ok(granted)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn narrowing_grants_what_is_asked_of_what_is_held() {
+        let scopes = ScopeSet::from_checked(vec!["read".into(), "write".into()]);
+        assert_eq!(
+            scopes.narrow(None),
+            Ok(vec!["read", "write"]),
+            "none asked: all"
+        );
+        assert_eq!(scopes.narrow(Some("write  write")), Ok(vec!["write"]));
+        assert_eq!(scopes.narrow(Some("read admin")), Err("admin"));
+        let audience = Audience::from_checked(vec!["https://a".into()]);
+        assert_eq!(audience.narrow(["https://a"]), Ok(vec!["https://a"]));
+        assert_eq!(audience.narrow(["https://b"]), Err("https://b"));
+        assert!(ScopeSet::default().narrow(None).unwrap().is_empty());
+    }
+}
