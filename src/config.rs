@@ -329,6 +329,11 @@ fn in_range<T: PartialOrd + fmt::Display>(
     }
 }
 
+/// A count or duration as a `u64` for range checks (saturating: nothing here is that big).
+fn wide<T: TryInto<u64>>(value: T) -> u64 {
+    value.try_into().unwrap_or(u64::MAX)
+}
+
 /// The machine's memory in bytes, if it can be read.
 fn machine_memory() -> Option<u64> {
     let meminfo = std::fs::read_to_string("/proc/meminfo").ok()?;
@@ -383,55 +388,44 @@ impl Settings {
         let mut errors = Vec::new();
         let e = &mut errors;
         let server = &self.server;
-        in_range(
-            e,
-            "server.workers",
-            server.workers,
-            0..=512,
-            " (0: one per core)",
+        let (redis, t, secrets, a, b) = (
+            &self.redis,
+            &self.tokens,
+            &self.secrets,
+            &self.argon2,
+            &self.bruteforce,
         );
-        in_range(
-            e,
-            "server.admin_body_limit",
-            server.admin_body_limit,
-            1024..=16 << 20,
-            " bytes",
-        );
-        in_range(
-            e,
-            "server.token_body_limit",
-            server.token_body_limit,
-            512..=1 << 20,
-            " bytes",
-        );
-        in_range(
-            e,
-            "server.request_timeout_ms",
-            server.request_timeout_ms,
-            1..=600_000,
-            " ms",
-        );
-        in_range(
-            e,
-            "server.keep_alive_secs",
-            server.keep_alive_secs,
-            1..=3600,
-            " s",
-        );
-        in_range(
-            e,
-            "server.max_connections",
-            server.max_connections,
-            1..=1_000_000,
-            "",
-        );
-        in_range(
-            e,
-            "server.max_header_bytes",
-            server.max_header_bytes,
-            1024..=131_072,
-            " bytes",
-        );
+        // Every numeric setting and the range it must lie in (the message states it).
+        #[rustfmt::skip]
+        let ranges: &[(&str, u64, std::ops::RangeInclusive<u64>, &str)] = &[
+            ("server.workers", wide(server.workers), 0..=512, " (0: one per core)"),
+            ("server.admin_body_limit", wide(server.admin_body_limit), 1024..=16 << 20, " bytes"),
+            ("server.token_body_limit", wide(server.token_body_limit), 512..=1 << 20, " bytes"),
+            ("server.request_timeout_ms", wide(server.request_timeout_ms), 1..=600_000, " ms"),
+            ("server.keep_alive_secs", wide(server.keep_alive_secs), 1..=3600, " s"),
+            ("server.max_connections", wide(server.max_connections), 1..=1_000_000, ""),
+            ("server.max_header_bytes", wide(server.max_header_bytes), 1024..=131_072, " bytes"),
+            ("redis.timeout_ms", wide(redis.timeout_ms), 1..=60_000, " ms"),
+            ("redis.client_cache_entries", wide(redis.client_cache_entries), 0..=10_000_000, ""),
+            ("keys.jwks_max_age", wide(self.keys.jwks_max_age), 0..=86_400, " s"),
+            ("tokens.min_expiry", wide(t.min_expiry), 1..=31_536_000, " s"),
+            ("tokens.max_expiry", wide(t.max_expiry), 1..=31_536_000, " s"),
+            ("secrets.max_per_client", wide(secrets.max_per_client), 1..=100, ""),
+            ("secrets.verified_cache_secs", wide(secrets.verified_cache_secs), 0..=86_400, " s"),
+            ("secrets.verified_cache_entries", wide(secrets.verified_cache_entries), 1..=10_000_000, ""),
+            ("argon2.memory_kib", wide(a.memory_kib), u64::from(8 * a.parallelism.max(1))..=1 << 20, " KiB"),
+            ("argon2.iterations", wide(a.iterations), 1..=64, ""),
+            ("argon2.parallelism", wide(a.parallelism), 1..=64, ""),
+            ("argon2.max_concurrent", wide(a.max_concurrent), 0..=256, " (0: one per core)"),
+            ("argon2.max_queue", wide(a.max_queue), 0..=100_000, ""),
+            ("bruteforce.window_secs", wide(b.window_secs), 1..=86_400, " s"),
+            ("bruteforce.max_per_client_address", wide(b.max_per_client_address), 1..=1_000_000, ""),
+            ("bruteforce.max_per_address", wide(b.max_per_address), 1..=1_000_000, ""),
+            ("usage.write_interval_secs", wide(self.usage.write_interval_secs), 1..=86_400, " s"),
+        ];
+        for (setting, value, range, unit) in ranges {
+            in_range(e, setting, *value, range.clone(), unit);
+        }
         let issuer = &server.issuer;
         if !issuer.is_empty()
             && (!(issuer.starts_with("https://") || issuer.starts_with("http://"))
@@ -446,28 +440,9 @@ impl Settings {
                  e.g. https://auth.example.com (got {issuer:?})"
             ));
         }
-        let redis = &self.redis;
-        in_range(e, "redis.timeout_ms", redis.timeout_ms, 1..=60_000, " ms");
-        in_range(
-            e,
-            "redis.client_cache_entries",
-            redis.client_cache_entries,
-            0..=10_000_000,
-            "",
-        );
         if redis.key_prefix.is_empty() || redis.key_prefix.contains(['{', '}']) {
             e.push("redis.key_prefix must be non-empty and must not contain braces".into());
         }
-        in_range(
-            e,
-            "keys.jwks_max_age",
-            self.keys.jwks_max_age,
-            0..=86_400,
-            " s",
-        );
-        let t = &self.tokens;
-        in_range(e, "tokens.min_expiry", t.min_expiry, 1..=31_536_000, " s");
-        in_range(e, "tokens.max_expiry", t.max_expiry, 1..=31_536_000, " s");
         if !(t.min_expiry <= t.default_expiry && t.default_expiry <= t.max_expiry) {
             e.push(format!(
                 "tokens: need min_expiry <= default_expiry <= max_expiry (got {} <= {} <= {})",
@@ -485,54 +460,14 @@ impl Settings {
         {
             e.push("admin.scope must be a valid scope token (printable ASCII, no spaces)".into());
         }
-        let secrets = &self.secrets;
-        in_range(
-            e,
-            "secrets.max_per_client",
-            secrets.max_per_client,
-            1..=100,
-            "",
-        );
-        in_range(
-            e,
-            "secrets.verified_cache_secs",
-            secrets.verified_cache_secs,
-            0..=86_400,
-            " s",
-        );
-        in_range(
-            e,
-            "secrets.verified_cache_entries",
-            secrets.verified_cache_entries,
-            1..=10_000_000,
-            "",
-        );
         if secrets.prefix.len() > 16 || !secrets.prefix.bytes().all(|b| b.is_ascii_graphic()) {
             e.push("secrets.prefix must be at most 16 printable ASCII characters".into());
         }
-        let a = &self.argon2;
-        in_range(
-            e,
-            "argon2.memory_kib",
-            a.memory_kib,
-            8 * a.parallelism.max(1)..=1 << 20,
-            " KiB",
-        );
-        in_range(e, "argon2.iterations", a.iterations, 1..=64, "");
-        in_range(e, "argon2.parallelism", a.parallelism, 1..=64, "");
-        in_range(
-            e,
-            "argon2.max_concurrent",
-            a.max_concurrent,
-            0..=256,
-            " (0: one per core)",
-        );
-        in_range(e, "argon2.max_queue", a.max_queue, 0..=100_000, "");
         let threads = match a.max_concurrent {
             0 => std::thread::available_parallelism().map_or(1, usize::from),
             n => n,
         };
-        let needed = u64::from(a.memory_kib) * 1024 * threads as u64;
+        let needed = wide(a.memory_kib) * 1024 * threads as u64;
         if let Some(memory) = machine_memory()
             && needed > memory / 2
         {
@@ -544,29 +479,6 @@ impl Settings {
                 memory >> 20
             ));
         }
-        let b = &self.bruteforce;
-        in_range(e, "bruteforce.window_secs", b.window_secs, 1..=86_400, " s");
-        in_range(
-            e,
-            "bruteforce.max_per_client_address",
-            b.max_per_client_address,
-            1..=1_000_000,
-            "",
-        );
-        in_range(
-            e,
-            "bruteforce.max_per_address",
-            b.max_per_address,
-            1..=1_000_000,
-            "",
-        );
-        in_range(
-            e,
-            "usage.write_interval_secs",
-            self.usage.write_interval_secs,
-            1..=86_400,
-            " s",
-        );
         if let Err(why) = check_log_filter(&self.log.level) {
             e.push(format!("log.level {why}"));
         }
