@@ -25,7 +25,7 @@ pub mod commands;
 pub mod config;
 pub mod crypto;
 pub mod domain;
-pub mod http;
+pub(crate) mod http;
 pub mod oauth;
 pub mod startup;
 pub mod store;

@@ -12,12 +12,12 @@
 //! - [`v1`]: the clients-and-credentials face's JSON (Confidence style, camelCase, updateMask).
 
 pub mod auth;
-pub mod changes;
+pub(crate) mod changes;
 pub mod error;
-pub mod org;
-pub mod paging;
+pub(crate) mod org;
+pub(crate) mod paging;
 pub mod service;
-pub mod v1;
+pub(crate) mod v1;
 
 pub use auth::Admin;
 pub use error::AdminError;

@@ -16,6 +16,7 @@ use aws_lc_rs::constant_time::verify_slices_are_equal;
 use rand::distr::Alphanumeric;
 use rand::{Rng, RngExt};
 use tokio::sync::Semaphore;
+use zeroize::Zeroizing;
 
 use crate::config::Argon2Settings;
 use crate::domain::SecretHash;
@@ -23,23 +24,28 @@ use crate::domain::SecretHash;
 /// Random characters in a generated secret, after the prefix: 64 × log2(62) ≈ 381 bits.
 const RANDOM_CHARS: usize = 64;
 
+/// Zeroed when dropped (zeroize), so a presented or generated secret does not linger in
+/// freed memory; redacted in `Debug`.
 #[derive(Clone, PartialEq, Eq)]
-pub struct PlainSecret(String);
+pub struct PlainSecret(Zeroizing<String>);
 
 impl PlainSecret {
     /// A new secret: `prefix` followed by 64 characters drawn uniformly from `[A-Za-z0-9]`
     /// by the thread-local CSPRNG.
     pub fn generate(prefix: &str) -> Self {
-        let random: String = rand::rng()
-            .sample_iter(Alphanumeric)
-            .take(RANDOM_CHARS)
-            .map(char::from)
-            .collect();
-        Self(format!("{prefix}{random}"))
+        let mut secret = Zeroizing::new(String::with_capacity(prefix.len() + RANDOM_CHARS));
+        secret.push_str(prefix);
+        secret.extend(
+            rand::rng()
+                .sample_iter(Alphanumeric)
+                .take(RANDOM_CHARS)
+                .map(char::from),
+        );
+        Self(secret)
     }
 
     pub fn from_presented(text: String) -> Self {
-        Self(text)
+        Self(Zeroizing::new(text))
     }
 
     pub fn expose(&self) -> &str {

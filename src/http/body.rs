@@ -2,7 +2,7 @@
 //! configured size, and `If-Match` against the `ETag` (`"<version>"`) of a client.
 
 use actix_web::HttpRequest;
-use actix_web::http::header::{self, HeaderValue};
+use actix_web::http::header;
 use actix_web::web::{self, BytesMut};
 use std::time::Duration;
 
@@ -87,34 +87,69 @@ pub async fn json_object(
     }
 }
 
-/// The `ETag` of a client at `version`.
-pub fn etag(version: u64) -> (header::HeaderName, HeaderValue) {
-    let value = HeaderValue::from_str(&format!("\"{version}\""))
-        .expect("digits and quotes are a valid header");
-    (header::ETAG, value)
+/// The `ETag` of a client at `version`: `"<version>"`, strong.
+pub fn etag(version: u64) -> header::ETag {
+    header::ETag(header::EntityTag::new_strong(version.to_string()))
 }
 
-/// The `If-Match` precondition, if any. Weak tags never match (RFC 9110 §13.1.1).
+/// The `If-Match` precondition, if any (actix parses the header). Weak tags never match
+/// (RFC 9110 §13.1.1); an entry that is not a strong version tag matches nothing (so the
+/// write gets 412); a header that is not text is a 400 naming it.
 pub fn if_match(req: &HttpRequest) -> Result<Option<IfMatch>, AdminError> {
-    let Some(value) = req.headers().get(header::IF_MATCH) else {
+    if !req.headers().contains_key(header::IF_MATCH) {
         return Ok(None);
-    };
-    let text = value
-        .to_str()
-        .map_err(|_| AdminError::field("If-Match", "must be ASCII"))?
-        .trim();
-    if text == "*" {
-        return Ok(Some(IfMatch::Any));
     }
-    let versions = text
-        .split(',')
-        .map(str::trim)
-        .filter_map(|tag| {
-            tag.strip_prefix('"')?
-                .strip_suffix('"')?
-                .parse::<u64>()
-                .ok()
-        })
-        .collect();
-    Ok(Some(IfMatch::Versions(versions)))
+    let parsed = <header::IfMatch as header::Header>::parse(req).map_err(|_| {
+        AdminError::field(
+            "If-Match",
+            "must be * or a comma-separated list of entity tags, e.g. \"3\"",
+        )
+    })?;
+    Ok(Some(match parsed {
+        header::IfMatch::Any => IfMatch::Any,
+        header::IfMatch::Items(tags) => IfMatch::Versions(
+            tags.iter()
+                .filter(|tag| !tag.weak)
+                .filter_map(|tag| tag.tag().parse::<u64>().ok())
+                .collect(),
+        ),
+    }))
+}
+
+#[cfg(test)]
+mod tests {
+    use actix_web::test::TestRequest;
+
+    use super::*;
+
+    fn parsed(value: &str) -> Result<Option<IfMatch>, AdminError> {
+        if_match(
+            &TestRequest::default()
+                .insert_header(("If-Match", value))
+                .to_http_request(),
+        )
+    }
+
+    #[test]
+    fn if_match_takes_strong_version_tags_star_and_lists() {
+        assert!(
+            if_match(&TestRequest::default().to_http_request())
+                .unwrap()
+                .is_none()
+        );
+        assert_eq!(parsed("*").unwrap(), Some(IfMatch::Any));
+        assert_eq!(parsed("\"3\"").unwrap(), Some(IfMatch::Versions(vec![3])));
+        assert_eq!(
+            parsed("\"3\", W/\"4\", \"x\", \"5\"").unwrap(),
+            Some(IfMatch::Versions(vec![3, 5])),
+            "weak and non-version tags match nothing"
+        );
+        for unusable in ["3", "\"unterminated"] {
+            assert_eq!(
+                parsed(unusable).unwrap(),
+                Some(IfMatch::Versions(vec![])),
+                "{unusable:?} matches nothing (412)"
+            );
+        }
+    }
 }

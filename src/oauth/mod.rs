@@ -11,13 +11,13 @@
 //! - [`claims`]: the access token's claims, the part constant per grant encoded once.
 //! - [`prepared`]: each client's last document decoded once, with its grants' claims.
 
-pub mod bruteforce;
-pub mod claims;
-pub mod error;
-pub mod prepared;
-pub mod request;
-pub mod usage;
-pub mod verified;
+pub(crate) mod bruteforce;
+pub(crate) mod claims;
+pub(crate) mod error;
+pub(crate) mod prepared;
+pub(crate) mod request;
+pub(crate) mod usage;
+pub(crate) mod verified;
 
 use std::net::IpAddr;
 use std::sync::Arc;
