@@ -7,7 +7,7 @@ use tokenmint::config::Settings;
 use tokenmint::crypto::{Hasher, PlainSecret};
 use tokenmint::domain::fields;
 use tokenmint::domain::{
-    Client, ClientId, OrganizationId, Secret, SecretId, SecretStatus, Timestamp,
+    Client, ClientId, Expiry, OrganizationId, Secret, SecretId, SecretStatus, Timestamp,
 };
 use tokenmint::store::Store;
 
@@ -48,7 +48,7 @@ async fn main() {
                 )
                 .expect("a valid audience"),
                 custom_claims: vec![],
-                expiry: 3600,
+                expiry: Expiry::from_secs(3600),
                 labels: Default::default(),
                 create_time: now,
                 update_time: now,

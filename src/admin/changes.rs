@@ -8,7 +8,7 @@ use serde_json::Value;
 use crate::crypto::PlainSecret;
 use crate::domain::fields::{self, Parsed};
 use crate::domain::{
-    Audience, Client, CustomClaim, ExpiryBounds, FieldViolation, ScopeSet, SdkType, Secret,
+    Audience, Client, CustomClaim, Expiry, ExpiryBounds, FieldViolation, ScopeSet, SdkType, Secret,
     SecretStatus, Timestamp,
 };
 
@@ -65,7 +65,7 @@ pub struct ClientChanges {
     pub scopes: Option<ScopeSet>,
     pub audience: Option<Audience>,
     pub custom_claims: Option<Vec<CustomClaim>>,
-    pub expiry: Option<u32>,
+    pub expiry: Option<Expiry>,
     pub labels: Option<BTreeMap<String, String>>,
 }
 
@@ -101,7 +101,7 @@ impl ClientChanges {
             (F::CustomClaims, Some(v)) => {
                 self.custom_claims = keep(e, fields::custom_claims(v, key))
             }
-            (F::Expiry, None) => self.expiry = Some(bounds.default),
+            (F::Expiry, None) => self.expiry = Some(Expiry::from_secs(bounds.default)),
             (F::Expiry, Some(v)) => self.expiry = keep(e, fields::expiry(v, key, bounds)),
         }
     }

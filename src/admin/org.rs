@@ -111,7 +111,7 @@ pub fn client_view<'a>(client: &'a Client, usage: &Usage) -> M2MClientView<'a> {
         scopes: client.scopes.as_slice(),
         audience: client.audience.as_slice(),
         custom_claims: &client.custom_claims,
-        expiry: client.expiry,
+        expiry: client.expiry.secs(),
     }
 }
 
@@ -156,7 +156,7 @@ mod tests {
         )
         .unwrap();
         assert_eq!(changes.scopes, Some(crate::domain::ScopeSet::default()));
-        assert_eq!(changes.expiry, Some(3600));
+        assert_eq!(changes.expiry, Some(crate::domain::Expiry::from_secs(3600)));
         assert_eq!(changes.name, None);
         assert!(parse_client(&body(json!({"name": null})), false, BOUNDS).is_err());
     }

@@ -17,7 +17,7 @@ use crate::domain::{
 use std::sync::Arc;
 
 use crate::crypto::KeyRing;
-use crate::domain::{Audience, ExpiryBounds, ScopeSet};
+use crate::domain::{Audience, Expiry, ExpiryBounds, ScopeSet};
 use crate::store::{IndexEntry, Store, WriteOutcome};
 
 /// Where a lookup may find clients: a client outside is reported as not found.
@@ -152,7 +152,7 @@ fn blank_client(
         scopes: ScopeSet::default(),
         audience: Audience::default(),
         custom_claims: Vec::new(),
-        expiry: default_expiry,
+        expiry: Expiry::from_secs(default_expiry),
         labels: Default::default(),
         create_time: now,
         update_time: now,

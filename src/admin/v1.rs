@@ -21,7 +21,9 @@ use crate::domain::{
     Usage,
 };
 
-/// `fooBar` → `foo_bar`; snake_case passes through.
+/// `fooBar` → `foo_bar`; snake_case passes through. By hand rather than with `heck`:
+/// heck also turns punctuation into word breaks (`display-name`, `expire$time` would become
+/// field names), and an update mask must name its fields exactly (AIP-161).
 fn snake(path: &str) -> String {
     let mut out = String::with_capacity(path.len() + 4);
     for c in path.chars() {
@@ -367,7 +369,7 @@ pub fn client_view<'a>(client: &'a Client, usage: &Usage) -> ClientView<'a> {
         scopes: client.scopes.as_slice(),
         audience: client.audience.as_slice(),
         custom_claims: &client.custom_claims,
-        expiry: client.expiry,
+        expiry: client.expiry.secs(),
         organization_id: client.organization_id.as_ref().map(|o| o.as_str()),
         create_time: client.create_time,
         update_time: client.update_time,

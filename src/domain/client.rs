@@ -6,7 +6,7 @@ use std::fmt;
 
 use serde::{Deserialize, Serialize};
 
-use super::grants::{Audience, ScopeSet};
+use super::grants::{Audience, Expiry, ScopeSet};
 use super::ids::{ClientId, OrganizationId, SecretId};
 use super::time::Timestamp;
 
@@ -107,7 +107,7 @@ pub struct Client {
     pub audience: Audience,
     #[serde(default)]
     pub custom_claims: Vec<CustomClaim>,
-    pub expiry: u32,
+    pub expiry: Expiry,
     #[serde(default)]
     pub labels: BTreeMap<String, String>,
     pub create_time: Timestamp,

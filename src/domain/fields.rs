@@ -10,7 +10,7 @@ use serde::Serialize;
 use serde_json::Value;
 
 use super::client::{CustomClaim, SdkType, SecretStatus};
-use super::grants::{Audience, ScopeSet};
+use super::grants::{Audience, Expiry, ScopeSet};
 use super::time::Timestamp;
 
 /// One thing wrong with one field of a request, in the AIP-193 `details` shape.
@@ -349,7 +349,7 @@ pub fn custom_claims(value: &Value, field: &str) -> Parsed<Vec<CustomClaim>> {
 }
 
 /// Token lifetime in seconds, as a JSON number or a numeric string, within the bounds.
-pub fn expiry(value: &Value, field: &str, bounds: ExpiryBounds) -> Parsed<u32> {
+pub fn expiry(value: &Value, field: &str, bounds: ExpiryBounds) -> Parsed<Expiry> {
     let seconds = match value {
         Value::Number(n) => n.as_u64(),
         Value::String(s) => s.trim().parse::<u64>().ok(),
@@ -360,9 +360,9 @@ pub fn expiry(value: &Value, field: &str, bounds: ExpiryBounds) -> Parsed<u32> {
         bounds.min, bounds.max
     );
     match seconds {
-        Some(s) if (u64::from(bounds.min)..=u64::from(bounds.max)).contains(&s) => {
-            Ok(u32::try_from(s).expect("bounded by a u32"))
-        }
+        Some(s) if (u64::from(bounds.min)..=u64::from(bounds.max)).contains(&s) => Ok(
+            Expiry::from_secs(u32::try_from(s).expect("bounded by a u32")),
+        ),
         Some(s) => Err(one(field, format!("{rule} (got {s})"))),
         None => Err(one(field, rule)),
     }
@@ -569,8 +569,9 @@ mod tests {
 
     #[test]
     fn expiry_accepts_numbers_and_numeric_strings_within_bounds() {
-        assert_eq!(expiry(&json!(3600), "expiry", BOUNDS), Ok(3600));
-        assert_eq!(expiry(&json!("7200"), "expiry", BOUNDS), Ok(7200));
+        let secs = |v| expiry(&v, "expiry", BOUNDS).map(Expiry::secs);
+        assert_eq!(secs(json!(3600)), Ok(3600));
+        assert_eq!(secs(json!("7200")), Ok(7200));
         for bad in [
             json!(59),
             json!(86_401),

@@ -14,6 +14,22 @@ pub struct ScopeSet(Vec<String>);
 #[serde(transparent)]
 pub struct Audience(Vec<String>);
 
+/// A token lifetime in whole seconds (the `expiry` of a client; `expires_in` and
+/// `exp - iat` of its tokens), checked against the configured bounds where it is parsed.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(transparent)]
+pub struct Expiry(u32);
+
+impl Expiry {
+    pub fn from_secs(secs: u32) -> Self {
+        Self(secs)
+    }
+
+    pub fn secs(self) -> u32 {
+        self.0
+    }
+}
+
 impl ScopeSet {
     /// From values already checked (by [`super::fields::scopes`] or configuration).
     pub(crate) fn from_checked(scopes: Vec<String>) -> Self {

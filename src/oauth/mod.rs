@@ -206,7 +206,7 @@ async fn issue(
     };
 
     let now = Timestamp::now().as_secs();
-    let payload = constant.payload(now, now + u64::from(client.expiry), &token_id());
+    let payload = constant.payload(now, now + u64::from(client.expiry.secs()), &token_id());
     let access_token = jwt::mint_payload(state.keys.active(), &payload).map_err(|e| {
         tracing::error!(error = %e, "signing a token failed");
         OAuthError::ServerError
@@ -215,7 +215,7 @@ async fn issue(
     Ok(TokenResponse {
         access_token,
         token_type: "Bearer",
-        expires_in: client.expiry,
+        expires_in: client.expiry.secs(),
         scope: constant.scope.clone(),
     })
 }
