@@ -22,7 +22,7 @@ async fn main() {
     let mut redis = settings.redis.clone();
     redis.url = url.clone();
     redis.key_prefix = prefix.clone();
-    redis.timeout_ms = 5000;
+    redis.timeout = std::time::Duration::from_millis(5000);
     redis.client_cache_entries = 0;
     let store = Store::redis(&redis).await.expect("Redis is reachable");
     let hasher = Hasher::new(&settings.argon2).unwrap();

@@ -5,6 +5,7 @@ use std::fmt;
 use std::net::IpAddr;
 use std::path::PathBuf;
 use std::str::FromStr;
+use std::time::Duration;
 
 use figment::providers::{Env, Format, Toml};
 use figment::value::{Dict, Value};
@@ -39,8 +40,10 @@ pub struct ServerSettings {
     pub workers: usize,
     pub admin_body_limit: usize,
     pub token_body_limit: usize,
-    pub request_timeout_ms: u64,
-    pub keep_alive_secs: u64,
+    #[serde(rename = "request_timeout_ms", deserialize_with = "millis")]
+    pub request_timeout: Duration,
+    #[serde(rename = "keep_alive_secs", deserialize_with = "secs")]
+    pub keep_alive: Duration,
     pub max_connections: usize,
     pub max_header_bytes: usize,
     pub trusted_proxies: Vec<ProxyRange>,
@@ -92,7 +95,8 @@ pub struct TlsSettings {
 pub struct RedisSettings {
     pub url: String,
     pub key_prefix: String,
-    pub timeout_ms: u64,
+    #[serde(rename = "timeout_ms", deserialize_with = "millis")]
+    pub timeout: Duration,
     pub client_cache_entries: usize,
     /// `url` is a comma-separated list of Redis Cluster nodes.
     pub cluster: bool,
@@ -122,7 +126,8 @@ pub struct AdminSettings {
 pub struct SecretSettings {
     pub prefix: String,
     pub max_per_client: usize,
-    pub verified_cache_secs: u64,
+    #[serde(rename = "verified_cache_secs", deserialize_with = "secs")]
+    pub verified_cache_lifetime: Duration,
     pub verified_cache_entries: usize,
 }
 
@@ -137,14 +142,16 @@ pub struct Argon2Settings {
 
 #[derive(Clone, Debug, Deserialize)]
 pub struct BruteForceSettings {
-    pub window_secs: u64,
+    #[serde(rename = "window_secs", deserialize_with = "secs")]
+    pub window: Duration,
     pub max_per_client_address: u64,
     pub max_per_address: u64,
 }
 
 #[derive(Clone, Debug, Deserialize)]
 pub struct UsageSettings {
-    pub write_interval_secs: u64,
+    #[serde(rename = "write_interval_secs", deserialize_with = "secs")]
+    pub write_interval: Duration,
 }
 
 #[derive(Clone, Debug, Deserialize)]
@@ -329,6 +336,16 @@ fn in_range<T: PartialOrd + fmt::Display>(
     }
 }
 
+/// A `*_ms` setting: whole milliseconds in the file, a `Duration` in the code.
+fn millis<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Duration, D::Error> {
+    u64::deserialize(deserializer).map(Duration::from_millis)
+}
+
+/// A `*_secs` setting: whole seconds in the file, a `Duration` in the code.
+fn secs<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Duration, D::Error> {
+    u64::deserialize(deserializer).map(Duration::from_secs)
+}
+
 /// A count or duration as a `u64` for range checks (saturating: nothing here is that big).
 fn wide<T: TryInto<u64>>(value: T) -> u64 {
     value.try_into().unwrap_or(u64::MAX)
@@ -401,27 +418,27 @@ impl Settings {
             ("server.workers", wide(server.workers), 0..=512, " (0: one per core)"),
             ("server.admin_body_limit", wide(server.admin_body_limit), 1024..=16 << 20, " bytes"),
             ("server.token_body_limit", wide(server.token_body_limit), 512..=1 << 20, " bytes"),
-            ("server.request_timeout_ms", wide(server.request_timeout_ms), 1..=600_000, " ms"),
-            ("server.keep_alive_secs", wide(server.keep_alive_secs), 1..=3600, " s"),
+            ("server.request_timeout_ms", wide(server.request_timeout.as_millis()), 1..=600_000, " ms"),
+            ("server.keep_alive_secs", wide(server.keep_alive.as_secs()), 1..=3600, " s"),
             ("server.max_connections", wide(server.max_connections), 1..=1_000_000, ""),
             ("server.max_header_bytes", wide(server.max_header_bytes), 1024..=131_072, " bytes"),
-            ("redis.timeout_ms", wide(redis.timeout_ms), 1..=60_000, " ms"),
+            ("redis.timeout_ms", wide(redis.timeout.as_millis()), 1..=60_000, " ms"),
             ("redis.client_cache_entries", wide(redis.client_cache_entries), 0..=10_000_000, ""),
             ("keys.jwks_max_age", wide(self.keys.jwks_max_age), 0..=86_400, " s"),
             ("tokens.min_expiry", wide(t.min_expiry), 1..=31_536_000, " s"),
             ("tokens.max_expiry", wide(t.max_expiry), 1..=31_536_000, " s"),
             ("secrets.max_per_client", wide(secrets.max_per_client), 1..=100, ""),
-            ("secrets.verified_cache_secs", wide(secrets.verified_cache_secs), 0..=86_400, " s"),
+            ("secrets.verified_cache_secs", wide(secrets.verified_cache_lifetime.as_secs()), 0..=86_400, " s"),
             ("secrets.verified_cache_entries", wide(secrets.verified_cache_entries), 1..=10_000_000, ""),
             ("argon2.memory_kib", wide(a.memory_kib), u64::from(8 * a.parallelism.max(1))..=1 << 20, " KiB"),
             ("argon2.iterations", wide(a.iterations), 1..=64, ""),
             ("argon2.parallelism", wide(a.parallelism), 1..=64, ""),
             ("argon2.max_concurrent", wide(a.max_concurrent), 0..=256, " (0: one per core)"),
             ("argon2.max_queue", wide(a.max_queue), 0..=100_000, ""),
-            ("bruteforce.window_secs", wide(b.window_secs), 1..=86_400, " s"),
+            ("bruteforce.window_secs", wide(b.window.as_secs()), 1..=86_400, " s"),
             ("bruteforce.max_per_client_address", wide(b.max_per_client_address), 1..=1_000_000, ""),
             ("bruteforce.max_per_address", wide(b.max_per_address), 1..=1_000_000, ""),
-            ("usage.write_interval_secs", wide(self.usage.write_interval_secs), 1..=86_400, " s"),
+            ("usage.write_interval_secs", wide(self.usage.write_interval.as_secs()), 1..=86_400, " s"),
         ];
         for (setting, value, range, unit) in ranges {
             in_range(e, setting, *value, range.clone(), unit);

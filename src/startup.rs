@@ -139,9 +139,9 @@ impl Application {
                 .configure(routes)
         })
         .shutdown_timeout(10)
-        .client_request_timeout(Duration::from_millis(server_settings.request_timeout_ms))
+        .client_request_timeout(server_settings.request_timeout)
         .client_disconnect_timeout(Duration::from_secs(1))
-        .keep_alive(Duration::from_secs(server_settings.keep_alive_secs))
+        .keep_alive(server_settings.keep_alive)
         .max_connections(server_settings.max_connections);
         if server_settings.workers > 0 {
             server = server.workers(server_settings.workers);

@@ -33,7 +33,7 @@ impl HttpSettings {
         Self {
             admin_body_limit: server.admin_body_limit,
             token_body_limit: server.token_body_limit,
-            request_timeout: Duration::from_millis(server.request_timeout_ms),
+            request_timeout: server.request_timeout,
             trusted_proxies: server.trusted_proxies.clone(),
             max_header_bytes: server.max_header_bytes,
         }

@@ -50,7 +50,7 @@ impl Guard {
     pub fn new(store: Store, settings: &BruteForceSettings) -> Self {
         Self {
             store,
-            window: Duration::from_secs(settings.window_secs),
+            window: settings.window,
             per_client_address: settings.max_per_client_address,
             per_address: settings.max_per_address,
         }

@@ -21,7 +21,6 @@ pub(crate) mod verified;
 
 use std::net::IpAddr;
 use std::sync::Arc;
-use std::time::Duration;
 
 use rand::RngExt;
 use serde::Serialize;
@@ -101,12 +100,9 @@ impl TokenService {
         Self {
             issuer,
             guard: Guard::new(store.clone(), &settings.bruteforce),
-            usage: UsageRecorder::new(
-                store.clone(),
-                Duration::from_secs(settings.usage.write_interval_secs),
-            ),
+            usage: UsageRecorder::new(store.clone(), settings.usage.write_interval),
             verified: VerifiedCache::new(
-                Duration::from_secs(settings.secrets.verified_cache_secs),
+                settings.secrets.verified_cache_lifetime,
                 settings.secrets.verified_cache_entries,
             ),
             prepared: PreparedClients::new(settings.redis.client_cache_entries as u64),

@@ -190,7 +190,7 @@ impl RedisBackend {
     /// Connects; with `client_cache_entries` > 0, over RESP3 with client-side caching of
     /// the reads that opt in (Redis pushes an invalidation when a cached key changes).
     pub async fn connect(settings: &RedisSettings) -> Result<Self, StoreError> {
-        let timeout = Duration::from_millis(settings.timeout_ms);
+        let timeout = settings.timeout;
         let cache = NonZeroUsize::new(settings.client_cache_entries)
             .map(|size| CacheConfig::new().set_mode(CacheMode::OptIn).set_size(size));
         let connection = if settings.cluster {

@@ -194,7 +194,9 @@ async fn warm_token_requests_need_no_redis_round_trip() {
 #[tokio::test]
 async fn remembered_secrets_are_forgotten_after_their_lifetime_without_any_traffic() {
     let app = crate::helpers::spawn(crate::helpers::Spawn {
-        configure: Box::new(|s| s.secrets.verified_cache_secs = 1),
+        configure: Box::new(|s| {
+            s.secrets.verified_cache_lifetime = std::time::Duration::from_secs(1)
+        }),
         ..crate::helpers::Spawn::default()
     })
     .await;

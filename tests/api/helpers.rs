@@ -190,7 +190,7 @@ pub async fn spawn(options: Spawn) -> TestApp {
 
 pub async fn store_for(settings: &Settings) -> Store {
     let mut redis = settings.redis.clone();
-    redis.timeout_ms = 2000;
+    redis.timeout = Duration::from_millis(2000);
     Store::redis(&redis).await.expect("Redis is reachable")
 }
 

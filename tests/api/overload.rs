@@ -113,7 +113,7 @@ fn raw_exchange(app: &TestApp, request: &[u8]) -> (String, Duration) {
 }
 
 fn quick_timeouts(settings: &mut tokenmint::config::Settings) {
-    settings.server.request_timeout_ms = 300;
+    settings.server.request_timeout = Duration::from_millis(300);
 }
 
 #[tokio::test]
@@ -192,7 +192,7 @@ fn request_on(stream: &mut TcpStream, path: &str) -> String {
 #[tokio::test]
 async fn idle_keep_alive_connections_are_closed() {
     let app = spawn(Spawn {
-        configure: Box::new(|s| s.server.keep_alive_secs = 1),
+        configure: Box::new(|s| s.server.keep_alive = Duration::from_secs(1)),
         ..Spawn::default()
     })
     .await;
@@ -217,7 +217,7 @@ async fn connections_past_the_limit_wait_until_one_closes() {
     let app = spawn(Spawn {
         configure: Box::new(|s| {
             s.server.max_connections = 2;
-            s.server.keep_alive_secs = 30;
+            s.server.keep_alive = Duration::from_secs(30);
         }),
         ..Spawn::default()
     })
