@@ -59,7 +59,7 @@ async fn main() {
                     display_name: String::new(),
                     secret_suffix: plain.suffix(),
                     status: SecretStatus::Active,
-                    environments: vec![],
+                    environments: Default::default(),
                     labels: Default::default(),
                     sdk_type: Default::default(),
                     create_time: now,

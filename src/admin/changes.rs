@@ -8,8 +8,8 @@ use serde_json::Value;
 use crate::crypto::PlainSecret;
 use crate::domain::fields::{self, Parsed};
 use crate::domain::{
-    Audience, Client, CustomClaim, Expiry, ExpiryBounds, FieldViolation, ScopeSet, SdkType, Secret,
-    SecretStatus, Timestamp,
+    Audience, Client, CustomClaim, Environments, Expiry, ExpiryBounds, FieldViolation, ScopeSet,
+    SdkType, Secret, SecretStatus, Timestamp,
 };
 
 /// The parsed value, or its violations appended to `errors`.
@@ -145,7 +145,7 @@ impl ClientChanges {
 pub struct SecretChanges {
     pub display_name: Option<String>,
     pub status: Option<SecretStatus>,
-    pub environments: Option<Vec<String>>,
+    pub environments: Option<Environments>,
     pub labels: Option<BTreeMap<String, String>>,
     pub sdk_type: Option<SdkType>,
     pub expire_time: Option<Option<Timestamp>>,

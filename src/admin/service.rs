@@ -99,7 +99,7 @@ fn new_secret(
         display_name: String::new(),
         secret_suffix: plain.suffix(),
         status: SecretStatus::Active,
-        environments: Vec::new(),
+        environments: Default::default(),
         labels: Default::default(),
         sdk_type: Default::default(),
         create_time: now,

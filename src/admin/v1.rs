@@ -17,8 +17,8 @@ use super::error::AdminError;
 use crate::crypto::PlainSecret;
 use crate::domain::fields::{self, Parsed};
 use crate::domain::{
-    Client, CustomClaim, ExpiryBounds, FieldViolation, SdkType, Secret, SecretStatus, Timestamp,
-    Usage,
+    Client, CustomClaim, Environments, ExpiryBounds, FieldViolation, SdkType, Secret, SecretStatus,
+    Timestamp, Usage,
 };
 
 /// `fooBar` → `foo_bar`; snake_case passes through. By hand rather than with `heck`:
@@ -317,7 +317,7 @@ pub fn parse_credential(
             (F::ClientSecret, Some(v)) => c.replacement = keep(e, client_secret(v, k)),
             (F::Status, None) => c.status = Some(SecretStatus::Active),
             (F::Status, Some(v)) => c.status = keep(e, fields::status(v, k)),
-            (F::Environments, None) => c.environments = Some(Vec::new()),
+            (F::Environments, None) => c.environments = Some(Environments::default()),
             (F::Environments, Some(v)) => c.environments = keep(e, fields::environments(v, k)),
             (F::Labels, None) => c.labels = Some(BTreeMap::new()),
             (F::Labels, Some(v)) => c.labels = keep(e, fields::labels(v, k)),
@@ -421,7 +421,7 @@ pub fn credential_view<'a>(
         client_secret: plain.map(|p| SecretValue { secret: p.expose() }),
         secret_suffix: &secret.secret_suffix,
         status: secret.status,
-        environments: &secret.environments,
+        environments: secret.environments.as_slice(),
         labels: &secret.labels,
         sdk_type: secret.sdk_type,
         create_time: secret.create_time,
@@ -454,7 +454,10 @@ mod tests {
         let b = body(json!({"displayName": "x", "environments": ["prod"]}));
         let c = parse_credential(&b, false, Some("display_name,environments")).unwrap();
         assert_eq!(c.display_name.as_deref(), Some("x"));
-        assert_eq!(c.environments, Some(vec!["prod".to_owned()]));
+        assert_eq!(
+            c.environments.as_ref().map(Environments::as_slice),
+            Some(&["prod".to_owned()][..])
+        );
         let c = parse_credential(&b, false, Some("sdkType")).unwrap();
         assert_eq!(
             (c.display_name, c.sdk_type),
@@ -487,7 +490,11 @@ mod tests {
         let b = body(json!({"displayName": "x"}));
         let star = parse_credential(&b, false, Some("*")).unwrap();
         assert!(star.replacement.is_none());
-        assert_eq!(star.environments, Some(vec![]), "* clears absent fields");
+        assert_eq!(
+            star.environments,
+            Some(Environments::default()),
+            "* clears absent fields"
+        );
         let every = "displayName,clientSecret,status,environments,labels,sdkType,expireTime";
         assert!(
             parse_credential(&b, false, Some(every)).is_err(),

@@ -6,7 +6,7 @@ use std::fmt;
 
 use serde::{Deserialize, Serialize};
 
-use super::grants::{Audience, Expiry, ScopeSet};
+use super::grants::{Audience, Environments, Expiry, ScopeSet};
 use super::ids::{ClientId, OrganizationId, SecretId};
 use super::time::Timestamp;
 
@@ -67,7 +67,7 @@ pub struct Secret {
     #[serde(default)]
     pub status: SecretStatus,
     #[serde(default)]
-    pub environments: Vec<String>,
+    pub environments: Environments,
     #[serde(default)]
     pub labels: BTreeMap<String, String>,
     #[serde(default)]

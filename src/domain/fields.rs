@@ -10,7 +10,7 @@ use serde::Serialize;
 use serde_json::Value;
 
 use super::client::{CustomClaim, SdkType, SecretStatus};
-use super::grants::{Audience, Expiry, ScopeSet};
+use super::grants::{Audience, Environments, Expiry, ScopeSet};
 use super::time::Timestamp;
 
 /// One thing wrong with one field of a request, in the AIP-193 `details` shape.
@@ -243,7 +243,7 @@ pub fn audience(value: &Value, field: &str) -> Parsed<Audience> {
 }
 
 /// Secret environments: up to 50 distinct names of 1..=256 characters without whitespace.
-pub fn environments(value: &Value, field: &str) -> Parsed<Vec<String>> {
+pub fn environments(value: &Value, field: &str) -> Parsed<Environments> {
     string_list(value, field, MAX_ENVIRONMENTS, |text| {
         length_rule(text, 256)?;
         if text.chars().any(|c| c.is_whitespace() || c.is_control()) {
@@ -251,6 +251,7 @@ pub fn environments(value: &Value, field: &str) -> Parsed<Vec<String>> {
         }
         Ok(())
     })
+    .map(Environments::from_checked)
 }
 
 /// `[A-Za-z_][A-Za-z0-9_.:-]{0,127}` and not a reserved claim name.

@@ -30,6 +30,39 @@ impl Expiry {
     }
 }
 
+/// The environments a credential is restricted to (none: unrestricted).
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(transparent)]
+pub struct Environments(Vec<String>);
+
+impl Environments {
+    /// From values already checked (by [`super::fields::environments`]).
+    pub(crate) fn from_checked(values: Vec<String>) -> Self {
+        Self(values)
+    }
+
+    pub fn as_slice(&self) -> &[String] {
+        &self.0
+    }
+
+    /// The `environments` claim of a token: the requested environment if allowed (any is,
+    /// on an unrestricted credential), all of a restricted credential's environments if
+    /// none was requested, nothing for an unrestricted one. `Err` is the refused request.
+    pub fn grant<'a>(
+        &'a self,
+        requested: Option<&'a str>,
+    ) -> Result<Option<Vec<&'a str>>, &'a str> {
+        match requested {
+            Some(env) if self.0.is_empty() || self.0.iter().any(|e| e == env) => {
+                Ok(Some(vec![env]))
+            }
+            Some(env) => Err(env),
+            None if self.0.is_empty() => Ok(None),
+            None => Ok(Some(self.0.iter().map(String::as_str).collect())),
+        }
+    }
+}
+
 impl ScopeSet {
     /// From values already checked (by [`super::fields::scopes`] or configuration).
     pub(crate) fn from_checked(scopes: Vec<String>) -> Self {
@@ -109,5 +142,12 @@ mod tests {
         assert_eq!(audience.narrow(["https://a"]), Ok(vec!["https://a"]));
         assert_eq!(audience.narrow(["https://b"]), Err("https://b"));
         assert!(ScopeSet::default().narrow(None).unwrap().is_empty());
+        let open = Environments::default();
+        assert_eq!(open.grant(None), Ok(None));
+        assert_eq!(open.grant(Some("dev")), Ok(Some(vec!["dev"])));
+        let restricted = Environments::from_checked(vec!["prod".into(), "stage".into()]);
+        assert_eq!(restricted.grant(None), Ok(Some(vec!["prod", "stage"])));
+        assert_eq!(restricted.grant(Some("stage")), Ok(Some(vec!["stage"])));
+        assert_eq!(restricted.grant(Some("dev")), Err("dev"));
     }
 }

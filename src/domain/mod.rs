@@ -15,6 +15,6 @@ pub mod time;
 
 pub use client::{Client, CustomClaim, SdkType, Secret, SecretHash, SecretStatus, Usage};
 pub use fields::{ExpiryBounds, FieldViolation};
-pub use grants::{Audience, Expiry, ScopeSet};
+pub use grants::{Audience, Environments, Expiry, ScopeSet};
 pub use ids::{ClientId, OrganizationId, SecretId};
 pub use time::Timestamp;

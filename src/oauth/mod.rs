@@ -236,7 +236,14 @@ fn grant_claims(
         .map_err(|target| {
             OAuthError::InvalidTarget(format!("{target:?} is not an audience of this client"))
         })?;
-    let environments = granted_environments(secret, request.environment.as_deref())?;
+    let environments = secret
+        .environments
+        .grant(request.environment.as_deref())
+        .map_err(|env| {
+            OAuthError::InvalidRequest(format!(
+                "environment {env:?} is not enabled for this credential"
+            ))
+        })?;
     Ok(Grant {
         issuer,
         client,
@@ -356,28 +363,6 @@ async fn authenticate(
             Ok((prepared, index))
         }
         _ => Err(failed),
-    }
-}
-
-/// The `environments` claim: the requested environment if the secret allows it, all of a
-/// restricted secret's environments if none was requested, nothing for an open secret.
-fn granted_environments<'a>(
-    secret: &'a Secret,
-    requested: Option<&'a str>,
-) -> Result<Option<Vec<&'a str>>, OAuthError> {
-    match requested {
-        Some(env)
-            if secret.environments.is_empty() || secret.environments.iter().any(|e| e == env) =>
-        {
-            Ok(Some(vec![env]))
-        }
-        Some(env) => Err(OAuthError::InvalidRequest(format!(
-            "environment {env:?} is not enabled for this credential"
-        ))),
-        None if secret.environments.is_empty() => Ok(None),
-        None => Ok(Some(
-            secret.environments.iter().map(String::as_str).collect(),
-        )),
     }
 }
 

@@ -177,7 +177,7 @@ mod tests {
             display_name: String::new(),
             secret_suffix: "abcd".into(),
             status: SecretStatus::Active,
-            environments: vec![],
+            environments: Default::default(),
             labels: Default::default(),
             sdk_type: Default::default(),
             create_time: Timestamp::now(),
