@@ -167,7 +167,7 @@ async fn issue(
     if let Verdict::Blocked { retry_after_secs } = verdict {
         return Err(OAuthError::TooManyAttempts { retry_after_secs });
     }
-    let (prepared, secret) = match authenticate(state, &request, client_id.as_ref(), &attempt).await
+    let (prepared, index) = match authenticate(state, &request, client_id.as_ref(), &attempt).await
     {
         Ok(found) => {
             state.guard.succeeded(&attempt).await.map_err(store_error)?;
@@ -188,7 +188,6 @@ async fn issue(
         }
     };
     let client = &prepared.client;
-    let index = secret;
     let secret = &client.secrets[index];
     // The claims every token of this grant shares; kept with the prepared client when
     // nothing is narrowed.
