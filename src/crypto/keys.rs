@@ -358,7 +358,14 @@ pub fn generate(dir: &Path, alg: Alg) -> Result<(PathBuf, String), KeyError> {
     let text = pem::encode(&pem::Pem::new("PRIVATE KEY", der));
     let key = SigningKey::from_pem("generated", text.as_bytes(), "JWT")?;
 
+    // A folder made here is the owner's alone, whatever the umask: the server refuses a
+    // keys folder that others may write.
+    let created = !dir.exists();
     fs::create_dir_all(dir).map_err(|e| KeyError::Write(dir.to_owned(), e))?;
+    if created {
+        fs::set_permissions(dir, fs::Permissions::from_mode(0o700))
+            .map_err(|e| KeyError::Write(dir.to_owned(), e))?;
+    }
     let stamp: String = humantime::format_rfc3339_seconds(std::time::SystemTime::now())
         .to_string()
         .chars()
@@ -410,6 +417,11 @@ mod tests {
         }
         let ring = KeyRing::load(dir.path(), "", "at+jwt").unwrap();
         assert_eq!(ring.jwks().keys.len(), 3);
+        let fresh = dir.path().join("new");
+        generate(&fresh, Alg::EdDsa).unwrap();
+        let mode = fs::metadata(&fresh).unwrap().permissions().mode() & 0o777;
+        assert_eq!(mode, 0o700, "a folder generate makes is the owner's alone");
+        KeyRing::load(&fresh, "", "at+jwt").expect("and the server accepts it");
     }
 
     #[test]
