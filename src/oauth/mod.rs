@@ -7,9 +7,11 @@
 //!   atomically before argon2; the source address behind trusted proxies.
 //! - [`error`]: RFC 6749 errors, [`OAuthError`].
 //! - [`usage`]: throttled, off-path recording of `last_used_time`.
-//! - [`verified`]: secrets that recently passed argon2, checked again by HMAC.
+//! - [`verified`]: secrets that recently passed argon2, checked again by HMAC; identical
+//!   verifications in flight share one argon2 run.
 //! - [`claims`]: the access token's claims, the part constant per grant encoded once.
-//! - [`prepared`]: each client's last document decoded once, with its grants' claims.
+//! - [`prepared`]: the one cache: each client's last document decoded once, with, per
+//!   secret, its grants' claims, its verified match, its flights and its last-use write.
 
 pub(crate) mod bruteforce;
 pub(crate) mod claims;
@@ -33,10 +35,10 @@ use crate::store::{Store, StoreError};
 use bruteforce::{Attempt, Guard, Verdict};
 use claims::{Constant, Grant};
 pub use error::OAuthError;
-use prepared::{Prepared, PreparedClients};
+use prepared::{Prepared, PreparedClients, SecretState};
 pub use request::{GrantType, TokenRequest};
 use usage::UsageRecorder;
-use verified::VerifiedCache;
+use verified::Verifier;
 
 #[derive(Debug, Serialize)]
 pub struct TokenResponse {
@@ -76,7 +78,7 @@ pub struct TokenService {
     hasher: Hasher,
     usage: UsageRecorder,
     guard: Guard,
-    verified: VerifiedCache,
+    verifier: Verifier,
     prepared: PreparedClients,
 }
 
@@ -101,24 +103,21 @@ impl TokenService {
             issuer,
             guard: Guard::new(store.clone(), &settings.bruteforce),
             usage: UsageRecorder::new(store.clone(), settings.usage.write_interval),
-            verified: VerifiedCache::new(
-                settings.secrets.verified_cache_lifetime,
-                settings.secrets.verified_cache_entries,
-            ),
-            prepared: PreparedClients::new(settings.redis.client_cache_entries as u64),
+            verifier: Verifier::new(settings.secrets.verified_cache_lifetime),
+            prepared: PreparedClients::new(settings.secrets.verified_cache_entries as u64),
             store,
             keys,
             hasher,
         }
     }
 
-    /// Forgets expired verified-secret entries, every [`VerifiedCache::sweep_interval`],
-    /// until dropped: nothing about a secret outlives its lifetime, even without traffic.
+    /// Forgets expired verified-secret matches, every [`Verifier::sweep_interval`], until
+    /// dropped: nothing about a secret outlives its lifetime, even without traffic.
     pub async fn sweep_forever(&self) {
-        let every = self.verified.sweep_interval();
+        let every = self.verifier.sweep_interval();
         loop {
             tokio::time::sleep(every).await;
-            self.verified.sweep();
+            self.prepared.sweep(&self.verifier);
         }
     }
 
@@ -131,7 +130,7 @@ impl TokenService {
             argon2_bound,
             argon2_peak,
             argon2_runs: self.hasher.runs(),
-            verified_entries: self.verified.held(),
+            verified_entries: self.prepared.verified(&self.verifier),
         })
     }
 
@@ -206,7 +205,11 @@ async fn issue(
         tracing::error!(error = %e, "signing a token failed");
         OAuthError::ServerError
     })?;
-    state.usage.record(&client.client_id, &secret.id);
+    state.usage.record(
+        &client.client_id,
+        &secret.id,
+        &prepared.secret(index).last_write,
+    );
     Ok(TokenResponse {
         access_token,
         token_type: "Bearer",
@@ -306,20 +309,26 @@ async fn authenticate(
         Some((id, doc)) => Some(state.prepared.get(id, doc).map_err(store_error)?),
         None => None,
     };
-    let client = prepared.as_ref().map(|p| &p.client);
     // The stored suffix narrows the candidates to (almost always) one secret.
     let suffix = credentials.secret.suffix();
-    let candidates: Vec<(usize, &Secret)> = client
+    let candidates: Vec<(usize, &Secret, &SecretState)> = prepared
         .iter()
-        .flat_map(|c| c.secrets.iter().enumerate())
-        .filter(|(_, s)| s.secret_suffix == suffix)
+        .flat_map(|p| {
+            let secrets = p.client.secrets.iter().enumerate();
+            secrets.map(move |(index, secret)| (index, secret, p.secret(index)))
+        })
+        .filter(|(_, s, _)| s.secret_suffix == suffix)
         .collect();
     // A secret verified recently is checked by HMAC; otherwise argon2 runs exactly once per
     // candidate, and once against the dummy hash when there is none.
     let mut matched = candidates
         .iter()
-        .find(|(_, s)| state.verified.matches(s, &credentials.secret))
-        .map(|(index, _)| *index);
+        .find(|(_, s, slot)| {
+            state
+                .verifier
+                .matches(&slot.verified, s, &credentials.secret)
+        })
+        .map(|(index, _, _)| *index);
     if matched.is_none() {
         let verify = |hash| async move {
             if let Verdict::Blocked { retry_after_secs } =
@@ -344,10 +353,12 @@ async fn authenticate(
         if candidates.is_empty() {
             verify(None).await?;
         }
-        for (index, secret) in &candidates {
+        for (index, secret, slot) in &candidates {
             let verified = state
-                .verified
-                .verify_once(secret, &credentials.secret, || verify(Some(&secret.hash)))
+                .verifier
+                .verify_once(&slot.verified, secret, &credentials.secret, || {
+                    verify(Some(&secret.hash))
+                })
                 .await?;
             if verified {
                 matched = Some(*index);

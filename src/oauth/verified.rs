@@ -1,13 +1,14 @@
 //! Secrets that recently passed argon2, remembered so that later requests are checked in
 //! microseconds.
 //!
-//! An entry holds one HMAC-SHA256, under a per-process random key, of the secret's stored
-//! hash together with the presented secret (never the secret itself), keyed by the secret's
-//! id. A changed, deactivated or deleted secret, or a deleted client, takes effect on the
-//! next request: the client document is read every time, a new hash no longer matches the
-//! MAC, and status and expiry are checked after a match. Entries expire after a configurable
-//! lifetime, and the cache is bounded (moka: entries are evicted one at a time by frequency
-//! and recency, so a full cache never makes every client pay argon2 again at once).
+//! What a secret remembers lives in its [`Verified`] slot, part of its client's entry in the
+//! one token-endpoint cache ([`super::prepared`]). A slot holds one HMAC-SHA256, under a
+//! per-process random key ([`Verifier`]), of the secret's stored hash together with the
+//! presented secret (never the secret itself), and when it was made. A changed, deactivated
+//! or deleted secret, or a deleted client, takes effect on the next request: the client
+//! document is read every time, a new hash no longer matches the MAC, and status and expiry
+//! are checked after a match. A remembered match counts for a configurable lifetime;
+//! [`Verifier::forget_expired`] clears older ones even when no request comes.
 //!
 //! Identical verifications in flight at once share one argon2 run (a fresh process that
 //! sees many connections of one client at once would otherwise run argon2 for each).
@@ -15,10 +16,9 @@
 use std::collections::HashMap;
 use std::future::Future;
 use std::sync::Arc;
+use std::time::{Duration, Instant};
 
 use parking_lot::Mutex;
-use std::time::Duration;
-
 use tokio::sync::OnceCell;
 
 use aws_lc_rs::constant_time::verify_slices_are_equal;
@@ -26,25 +26,36 @@ use aws_lc_rs::hmac;
 use aws_lc_rs::rand::SystemRandom;
 
 use crate::crypto::PlainSecret;
-use crate::domain::{Secret, SecretId};
+use crate::domain::Secret;
 
-/// A verification in flight: its key is the secret id and the MAC of what it verifies.
-type FlightKey = (SecretId, Vec<u8>);
+/// A verification in flight, keyed by the MAC of what it verifies.
+type Flights = Mutex<HashMap<Vec<u8>, Arc<OnceCell<bool>>>>;
 
-pub struct VerifiedCache {
-    key: hmac::Key,
-    lifetime: Duration,
-    /// Per secret id, [`VerifiedCache::tag`] of its stored PHC hash and the secret that
-    /// verified against it; each entry lives `lifetime`. `None` when disabled.
-    entries: Option<moka::sync::Cache<SecretId, hmac::Tag>>,
+/// What one secret remembers of its verifications.
+#[derive(Default)]
+pub struct Verified {
+    /// [`Verifier::tag`] of the stored PHC hash and the secret that last verified against
+    /// it, and when.
+    last: Mutex<Option<(hmac::Tag, Instant)>>,
     /// Verifications running now; an entry lives while its first caller waits.
-    flights: Mutex<HashMap<FlightKey, Arc<OnceCell<bool>>>>,
+    flights: Flights,
 }
 
-/// Removes a flight from the map when the caller that started it is done or dropped.
+impl Verified {
+    /// A new slot that remembers what this one does (for the same secret in a newer version
+    /// of its client's document: the MAC binds the hash, so a changed hash cannot match).
+    pub fn carried(&self) -> Self {
+        Self {
+            last: Mutex::new(*self.last.lock()),
+            flights: Flights::default(),
+        }
+    }
+}
+
+/// Removes a flight from its slot when the caller that started it is done or dropped.
 struct Landing<'a> {
-    flights: &'a Mutex<HashMap<FlightKey, Arc<OnceCell<bool>>>>,
-    key: FlightKey,
+    flights: &'a Flights,
+    key: Vec<u8>,
     flight: Arc<OnceCell<bool>>,
 }
 
@@ -60,26 +71,22 @@ impl Drop for Landing<'_> {
     }
 }
 
-impl VerifiedCache {
-    /// `lifetime` zero disables the cache.
-    pub fn new(lifetime: Duration, capacity: usize) -> Self {
+/// The MAC key and the lifetime of a remembered match.
+pub struct Verifier {
+    key: hmac::Key,
+    lifetime: Duration,
+}
+
+impl Verifier {
+    /// `lifetime` zero remembers nothing.
+    pub fn new(lifetime: Duration) -> Self {
         let key = hmac::Key::generate(hmac::HMAC_SHA256, &SystemRandom::new())
             .expect("the system RNG works");
-        let entries = (!lifetime.is_zero()).then(|| {
-            moka::sync::Cache::builder()
-                .max_capacity(capacity as u64)
-                .time_to_live(lifetime)
-                .build()
-        });
-        Self {
-            key,
-            lifetime,
-            entries,
-            flights: Mutex::new(HashMap::new()),
-        }
+        Self { key, lifetime }
     }
 
-    /// How often [`Self::sweep`] should run: entries outlive their lifetime by at most this.
+    /// How often [`Self::forget_expired`] should run over every slot: a match is remembered
+    /// at most this long past its lifetime.
     pub fn sweep_interval(&self) -> Duration {
         if self.lifetime.is_zero() {
             return Duration::from_secs(60); // nothing is ever remembered
@@ -87,19 +94,13 @@ impl VerifiedCache {
         (self.lifetime / 4).clamp(Duration::from_millis(100), Duration::from_secs(15))
     }
 
-    /// Entries held now (reported by `/readyz`), expired ones already forgotten.
-    pub fn held(&self) -> usize {
-        self.sweep();
-        self.entries.as_ref().map_or(0, |e| {
-            usize::try_from(e.entry_count()).unwrap_or(usize::MAX)
-        })
-    }
-
-    /// Forgets every expired entry (and applies pending evictions) now.
-    pub fn sweep(&self) {
-        if let Some(entries) = &self.entries {
-            entries.run_pending_tasks();
+    /// Forgets `slot`'s match if its lifetime is over; whether one is still remembered.
+    pub fn forget_expired(&self, slot: &Verified) -> bool {
+        let mut last = slot.last.lock();
+        if last.is_some_and(|(_, at)| at.elapsed() >= self.lifetime) {
+            *last = None;
         }
+        last.is_some()
     }
 
     /// One MAC over the stored hash and the presented secret: the hash's length comes first,
@@ -113,25 +114,26 @@ impl VerifiedCache {
         context.sign()
     }
 
-    /// Whether `presented` is the secret that last verified against `secret`'s current hash.
-    pub fn matches(&self, secret: &Secret, presented: &PlainSecret) -> bool {
-        let Some(entries) = &self.entries else {
+    /// Whether `presented` is the secret that last verified against `secret`'s current hash
+    /// within the lifetime (`slot` is `secret`'s).
+    pub fn matches(&self, slot: &Verified, secret: &Secret, presented: &PlainSecret) -> bool {
+        let Some((known, at)) = *slot.last.lock() else {
             return false;
         };
-        // An expired entry is not returned, swept or not.
-        let Some(known) = entries.get(&secret.id) else {
+        if at.elapsed() >= self.lifetime {
             return false;
-        };
+        }
         let tag = self.tag(secret, presented);
         verify_slices_are_equal(known.as_ref(), tag.as_ref()).is_ok()
     }
 
     /// Runs `verify` (argon2 of `presented` against `secret`'s hash), unless the same
     /// verification is already running: then waits for that one's answer. A match is
-    /// remembered. If the running one fails (say the argon2 queue is full), a waiter runs
-    /// its own.
+    /// remembered in `slot`. If the running one fails (say the argon2 queue is full), a
+    /// waiter runs its own.
     pub async fn verify_once<E, F, Fut>(
         &self,
+        slot: &Verified,
         secret: &Secret,
         presented: &PlainSecret,
         verify: F,
@@ -141,27 +143,24 @@ impl VerifiedCache {
         Fut: Future<Output = Result<bool, E>>,
     {
         let tag = self.tag(secret, presented);
-        let key = (secret.id.clone(), tag.as_ref().to_vec());
-        let flight = {
-            let mut flights = self.flights.lock();
-            Arc::clone(flights.entry(key.clone()).or_default())
-        };
+        let key = tag.as_ref().to_vec();
+        let flight = Arc::clone(slot.flights.lock().entry(key.clone()).or_default());
         let _landing = Landing {
-            flights: &self.flights,
+            flights: &slot.flights,
             key,
             flight: Arc::clone(&flight),
         };
         let matched = *flight.get_or_try_init(verify).await?;
         if matched {
-            self.remember(secret, tag);
+            self.remember(slot, tag);
         }
         Ok(matched)
     }
 
-    /// Remembers that the secret behind `tag` verified against `secret`'s hash.
-    fn remember(&self, secret: &Secret, tag: hmac::Tag) {
-        if let Some(entries) = &self.entries {
-            entries.insert(secret.id.clone(), tag);
+    /// Remembers that the secret behind `tag` verified, unless nothing is remembered.
+    fn remember(&self, slot: &Verified, tag: hmac::Tag) {
+        if !self.lifetime.is_zero() {
+            *slot.last.lock() = Some((tag, Instant::now()));
         }
     }
 }
@@ -169,7 +168,7 @@ impl VerifiedCache {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::domain::{SecretHash, SecretStatus, Timestamp};
+    use crate::domain::{SecretHash, SecretId, SecretStatus, Timestamp};
 
     fn secret(id: &str, hash: &str) -> Secret {
         Secret {
@@ -189,13 +188,14 @@ mod tests {
         }
     }
 
-    fn remember(cache: &VerifiedCache, secret: &Secret, presented: &PlainSecret) {
-        cache.remember(secret, cache.tag(secret, presented));
+    fn remember(verifier: &Verifier, slot: &Verified, secret: &Secret, presented: &PlainSecret) {
+        verifier.remember(slot, verifier.tag(secret, presented));
     }
 
     #[tokio::test]
     async fn identical_verifications_in_flight_share_one_run() {
-        let cache = VerifiedCache::new(Duration::from_secs(60), 10);
+        let verifier = Verifier::new(Duration::from_secs(60));
+        let slot = Verified::default();
         let s = secret("sks_000000000000000001", "$argon2id$one");
         let right = PlainSecret::from_presented("tm_right".into());
         let runs = std::sync::atomic::AtomicUsize::new(0);
@@ -204,13 +204,17 @@ mod tests {
             tokio::time::sleep(Duration::from_millis(50)).await;
             Ok::<_, ()>(true)
         };
-        let all =
-            futures_util::future::join_all((0..10).map(|_| cache.verify_once(&s, &right, verify)))
-                .await;
+        let all = futures_util::future::join_all(
+            (0..10).map(|_| verifier.verify_once(&slot, &s, &right, verify)),
+        )
+        .await;
         assert!(all.iter().all(|r| *r == Ok(true)));
         assert_eq!(runs.load(std::sync::atomic::Ordering::SeqCst), 1);
-        assert!(cache.matches(&s, &right), "the match is remembered");
-        assert!(cache.flights.lock().is_empty(), "no flight is left behind");
+        assert!(
+            verifier.matches(&slot, &s, &right),
+            "the match is remembered"
+        );
+        assert!(slot.flights.lock().is_empty(), "no flight is left behind");
 
         // A different presented secret is a different flight; a failed run lets a waiter
         // run its own.
@@ -221,61 +225,62 @@ mod tests {
         };
         let answering = || async { Ok::<_, &str>(false) };
         let (first, second) = tokio::join!(
-            cache.verify_once(&s, &wrong, failing),
-            cache.verify_once(&s, &wrong, answering)
+            verifier.verify_once(&slot, &s, &wrong, failing),
+            verifier.verify_once(&slot, &s, &wrong, answering)
         );
         assert_eq!((first, second), (Err("busy"), Ok(false)));
-        assert!(!cache.matches(&s, &wrong));
+        assert!(!verifier.matches(&slot, &s, &wrong));
+        assert!(
+            verifier.matches(&slot, &s, &right),
+            "a failed guess forgets nothing"
+        );
     }
 
     #[test]
     fn only_the_verified_secret_against_the_same_hash_matches() {
-        let cache = VerifiedCache::new(Duration::from_secs(60), 10);
+        let verifier = Verifier::new(Duration::from_secs(60));
+        let slot = Verified::default();
         let s = secret("sks_000000000000000001", "$argon2id$one");
         let right = PlainSecret::from_presented("tm_right".into());
-        assert!(!cache.matches(&s, &right), "nothing remembered yet");
-        remember(&cache, &s, &right);
-        assert!(cache.matches(&s, &right));
-        assert!(!cache.matches(&s, &PlainSecret::from_presented("tm_wrong".into())));
+        assert!(
+            !verifier.matches(&slot, &s, &right),
+            "nothing remembered yet"
+        );
+        remember(&verifier, &slot, &s, &right);
+        assert!(verifier.matches(&slot, &s, &right));
+        assert!(!verifier.matches(&slot, &s, &PlainSecret::from_presented("tm_wrong".into())));
         let rehashed = secret("sks_000000000000000001", "$argon2id$two");
+        let carried = slot.carried();
         assert!(
-            !cache.matches(&rehashed, &right),
-            "a replaced secret no longer matches"
+            !verifier.matches(&carried, &rehashed, &right),
+            "a replaced secret no longer matches, even carried into a new version"
         );
-        let other = secret("sks_000000000000000002", "$argon2id$one");
         assert!(
-            !cache.matches(&other, &right),
-            "entries belong to one secret id"
+            verifier.matches(&carried, &s, &right),
+            "an unchanged one does"
+        );
+        let other = Verifier::new(Duration::from_secs(60));
+        assert!(
+            !other.matches(&slot, &s, &right),
+            "the MAC key is the process's own"
         );
     }
 
     #[test]
-    fn entries_expire_and_a_zero_lifetime_disables_the_cache() {
-        let cache = VerifiedCache::new(Duration::from_millis(30), 10);
+    fn matches_expire_and_a_zero_lifetime_remembers_nothing() {
+        let verifier = Verifier::new(Duration::from_millis(30));
+        let slot = Verified::default();
         let s = secret("sks_000000000000000001", "$argon2id$one");
         let right = PlainSecret::from_presented("tm_right".into());
-        remember(&cache, &s, &right);
-        assert_eq!(cache.held(), 1);
+        remember(&verifier, &slot, &s, &right);
+        assert!(verifier.forget_expired(&slot), "still within its lifetime");
         std::thread::sleep(Duration::from_millis(40));
-        assert!(!cache.matches(&s, &right));
-        cache.sweep();
-        assert_eq!(cache.held(), 0, "a sweep forgets expired entries");
-        let off = VerifiedCache::new(Duration::ZERO, 10);
-        remember(&off, &s, &right);
-        assert!(!off.matches(&s, &right));
-    }
-
-    #[test]
-    fn the_cache_stays_within_its_capacity() {
-        let cache = VerifiedCache::new(Duration::from_secs(60), 3);
-        let right = PlainSecret::from_presented("tm_right".into());
-        for n in 0..10 {
-            remember(
-                &cache,
-                &secret(&format!("sks_{n:018}"), "$argon2id$h"),
-                &right,
-            );
-            assert!(cache.held() <= 3);
-        }
+        assert!(!verifier.matches(&slot, &s, &right));
+        assert!(!verifier.forget_expired(&slot));
+        assert!(slot.last.lock().is_none(), "an expired match is forgotten");
+        let off = Verifier::new(Duration::ZERO);
+        remember(&off, &slot, &s, &right);
+        assert!(!off.matches(&slot, &s, &right));
+        assert!(!off.forget_expired(&slot));
     }
 }

@@ -210,3 +210,35 @@ async fn remembered_secrets_are_forgotten_after_their_lifetime_without_any_traff
     tokio::time::sleep(std::time::Duration::from_millis(1600)).await;
     assert_eq!(entries(app.get_json("/readyz").await), 0);
 }
+
+#[tokio::test]
+async fn a_change_to_a_client_does_not_make_its_unchanged_secrets_pay_argon2_again() {
+    let app = spawn_app().await;
+    let (client, secret) = app.create_client(ORG, &seed_create_body()).await;
+    let id = client["client_id"].as_str().unwrap().to_owned();
+    warm(&app, &id, &secret).await;
+    let runs = app.argon2_runs().await;
+    let patched = app
+        .patch(
+            &format!("{}/{id}", TestApp::clients_path(ORG)),
+            &json!({"description": "a new version of the document"}),
+        )
+        .await;
+    assert_eq!(patched.status(), StatusCode::OK);
+    // Two new versions of the document: a changed description, then a second secret.
+    let extra = app
+        .post(
+            &format!("{}/{id}/secrets", TestApp::clients_path(ORG)),
+            &json!({}),
+        )
+        .await;
+    assert_eq!(extra.status(), StatusCode::CREATED);
+    let runs_after_create = app.argon2_runs().await;
+    warm(&app, &id, &secret).await;
+    assert_eq!(
+        app.argon2_runs().await,
+        runs_after_create,
+        "the unchanged secret is still known after two new versions"
+    );
+    assert!(runs_after_create > runs, "creating a secret hashes it");
+}
