@@ -3,6 +3,7 @@
 
 use std::fmt;
 use std::net::IpAddr;
+use std::num::{NonZeroU32, NonZeroU64, NonZeroUsize};
 use std::path::PathBuf;
 use std::str::FromStr;
 use std::time::Duration;
@@ -37,14 +38,14 @@ pub struct Settings {
 pub struct ServerSettings {
     pub bind: String,
     pub issuer: String,
-    pub workers: usize,
+    pub workers: Threads,
     pub admin_body_limit: usize,
     pub token_body_limit: usize,
     #[serde(rename = "request_timeout_ms", deserialize_with = "millis")]
     pub request_timeout: Duration,
     #[serde(rename = "keep_alive_secs", deserialize_with = "secs")]
     pub keep_alive: Duration,
-    pub max_connections: usize,
+    pub max_connections: NonZeroUsize,
     pub max_header_bytes: usize,
     pub trusted_proxies: Vec<ProxyRange>,
     pub tls: TlsSettings,
@@ -125,27 +126,56 @@ pub struct AdminSettings {
 #[derive(Clone, Debug, Deserialize)]
 pub struct SecretSettings {
     pub prefix: String,
-    pub max_per_client: usize,
+    pub max_per_client: NonZeroUsize,
     #[serde(rename = "verified_cache_secs", deserialize_with = "secs")]
     pub verified_cache_lifetime: Duration,
-    pub verified_cache_entries: usize,
+    pub verified_cache_entries: NonZeroU64,
 }
 
 #[derive(Clone, Debug, Deserialize)]
 pub struct Argon2Settings {
     pub memory_kib: u32,
-    pub iterations: u32,
-    pub parallelism: u32,
-    pub max_concurrent: usize,
+    pub iterations: NonZeroU32,
+    pub parallelism: NonZeroU32,
+    pub max_concurrent: Threads,
     pub max_queue: usize,
+}
+
+/// A number of threads; 0 in the settings means one per CPU core.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Threads(Option<NonZeroUsize>);
+
+impl Threads {
+    pub const PER_CORE: Self = Self(None);
+
+    pub fn fixed(n: NonZeroUsize) -> Self {
+        Self(Some(n))
+    }
+
+    /// How many threads this is on this machine.
+    pub fn resolve(self) -> NonZeroUsize {
+        self.0
+            .unwrap_or_else(|| std::thread::available_parallelism().unwrap_or(NonZeroUsize::MIN))
+    }
+
+    /// The number as written in the settings (0: one per core).
+    fn written(self) -> usize {
+        self.0.map_or(0, NonZeroUsize::get)
+    }
+}
+
+impl<'de> Deserialize<'de> for Threads {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        Ok(Self(NonZeroUsize::new(usize::deserialize(deserializer)?)))
+    }
 }
 
 #[derive(Clone, Debug, Deserialize)]
 pub struct BruteForceSettings {
     #[serde(rename = "window_secs", deserialize_with = "secs")]
     pub window: Duration,
-    pub max_per_client_address: u64,
-    pub max_per_address: u64,
+    pub max_per_client_address: NonZeroU64,
+    pub max_per_address: NonZeroU64,
 }
 
 #[derive(Clone, Debug, Deserialize)]
@@ -415,29 +445,29 @@ impl Settings {
         // Every numeric setting and the range it must lie in (the message states it).
         #[rustfmt::skip]
         let ranges: &[(&str, u64, std::ops::RangeInclusive<u64>, &str)] = &[
-            ("server.workers", wide(server.workers), 0..=512, " (0: one per core)"),
+            ("server.workers", wide(server.workers.written()), 0..=512, " (0: one per core)"),
             ("server.admin_body_limit", wide(server.admin_body_limit), 1024..=16 << 20, " bytes"),
             ("server.token_body_limit", wide(server.token_body_limit), 512..=1 << 20, " bytes"),
             ("server.request_timeout_ms", wide(server.request_timeout.as_millis()), 1..=600_000, " ms"),
             ("server.keep_alive_secs", wide(server.keep_alive.as_secs()), 1..=3600, " s"),
-            ("server.max_connections", wide(server.max_connections), 1..=1_000_000, ""),
+            ("server.max_connections", wide(server.max_connections.get()), 1..=1_000_000, ""),
             ("server.max_header_bytes", wide(server.max_header_bytes), 1024..=131_072, " bytes"),
             ("redis.timeout_ms", wide(redis.timeout.as_millis()), 1..=60_000, " ms"),
             ("redis.client_cache_entries", wide(redis.client_cache_entries), 0..=10_000_000, ""),
             ("keys.jwks_max_age", wide(self.keys.jwks_max_age), 0..=86_400, " s"),
             ("tokens.min_expiry", wide(t.min_expiry), 1..=31_536_000, " s"),
             ("tokens.max_expiry", wide(t.max_expiry), 1..=31_536_000, " s"),
-            ("secrets.max_per_client", wide(secrets.max_per_client), 1..=100, ""),
+            ("secrets.max_per_client", wide(secrets.max_per_client.get()), 1..=100, ""),
             ("secrets.verified_cache_secs", wide(secrets.verified_cache_lifetime.as_secs()), 0..=86_400, " s"),
-            ("secrets.verified_cache_entries", wide(secrets.verified_cache_entries), 1..=10_000_000, ""),
-            ("argon2.memory_kib", wide(a.memory_kib), u64::from(8 * a.parallelism.max(1))..=1 << 20, " KiB"),
-            ("argon2.iterations", wide(a.iterations), 1..=64, ""),
-            ("argon2.parallelism", wide(a.parallelism), 1..=64, ""),
-            ("argon2.max_concurrent", wide(a.max_concurrent), 0..=256, " (0: one per core)"),
+            ("secrets.verified_cache_entries", wide(secrets.verified_cache_entries.get()), 1..=10_000_000, ""),
+            ("argon2.memory_kib", wide(a.memory_kib), u64::from(8 * a.parallelism.get())..=1 << 20, " KiB"),
+            ("argon2.iterations", wide(a.iterations.get()), 1..=64, ""),
+            ("argon2.parallelism", wide(a.parallelism.get()), 1..=64, ""),
+            ("argon2.max_concurrent", wide(a.max_concurrent.written()), 0..=256, " (0: one per core)"),
             ("argon2.max_queue", wide(a.max_queue), 0..=100_000, ""),
             ("bruteforce.window_secs", wide(b.window.as_secs()), 1..=86_400, " s"),
-            ("bruteforce.max_per_client_address", wide(b.max_per_client_address), 1..=1_000_000, ""),
-            ("bruteforce.max_per_address", wide(b.max_per_address), 1..=1_000_000, ""),
+            ("bruteforce.max_per_client_address", wide(b.max_per_client_address.get()), 1..=1_000_000, ""),
+            ("bruteforce.max_per_address", wide(b.max_per_address.get()), 1..=1_000_000, ""),
             ("usage.write_interval_secs", wide(self.usage.write_interval.as_secs()), 1..=86_400, " s"),
         ];
         for (setting, value, range, unit) in ranges {
@@ -480,10 +510,7 @@ impl Settings {
         if secrets.prefix.len() > 16 || !secrets.prefix.bytes().all(|b| b.is_ascii_graphic()) {
             e.push("secrets.prefix must be at most 16 printable ASCII characters".into());
         }
-        let threads = match a.max_concurrent {
-            0 => std::thread::available_parallelism().map_or(1, usize::from),
-            n => n,
-        };
+        let threads = a.max_concurrent.resolve().get();
         let needed = wide(a.memory_kib) * 1024 * threads as u64;
         if let Some(memory) = machine_memory()
             && needed > memory / 2
@@ -541,8 +568,8 @@ mod tests {
         assert_eq!(
             (
                 s.argon2.memory_kib,
-                s.argon2.iterations,
-                s.argon2.parallelism
+                s.argon2.iterations.get(),
+                s.argon2.parallelism.get()
             ),
             (19456, 2, 1)
         );

@@ -142,10 +142,8 @@ impl Application {
         .client_request_timeout(server_settings.request_timeout)
         .client_disconnect_timeout(Duration::from_secs(1))
         .keep_alive(server_settings.keep_alive)
-        .max_connections(server_settings.max_connections);
-        if server_settings.workers > 0 {
-            server = server.workers(server_settings.workers);
-        }
+        .max_connections(server_settings.max_connections.get());
+        server = server.workers(server_settings.workers.resolve().get());
         let bind = server_settings.bind.clone();
         let server = match tls {
             Some(config) => server.listen_rustls_0_23(listener, config),

@@ -10,7 +10,7 @@ use actix_web::{FromRequest, HttpRequest, web};
 use super::error::AdminError;
 use super::service::AdminService;
 use crate::crypto::jwt;
-use crate::domain::{ClientId, OrganizationId, SecretId, SecretStatus, Timestamp};
+use crate::domain::{Actor, ClientId, OrganizationId, SecretId, SecretStatus, Timestamp};
 
 /// The authenticated caller of an admin endpoint.
 #[derive(Clone, Debug)]
@@ -22,8 +22,8 @@ pub struct Admin {
 
 impl Admin {
     /// How `creator` / `updater` / `created_by` record this admin.
-    pub fn resource_name(&self) -> String {
-        format!("clients/{}", self.client_id)
+    pub fn actor(&self) -> Actor {
+        Actor::client(self.client_id.clone())
     }
 
     /// Organization admins may act only under their own organization.

@@ -1,15 +1,13 @@
 //! Parsed, validated changes to a client or a secret, shared by both admin faces: each face
 //! parses its own JSON into these, and the service applies them to the stored record.
 
-use std::collections::BTreeMap;
-
 use serde_json::Value;
 
 use crate::crypto::PlainSecret;
 use crate::domain::fields::{self, Parsed};
 use crate::domain::{
-    Audience, Client, CustomClaim, Environments, Expiry, ExpiryBounds, FieldViolation, ScopeSet,
-    SdkType, Secret, SecretStatus, Timestamp,
+    Audience, Client, CustomClaim, Environments, Expiry, ExpiryBounds, FieldViolation, Labels,
+    ScopeSet, SdkType, Secret, SecretStatus, Timestamp,
 };
 
 /// The parsed value, or its violations appended to `errors`.
@@ -66,7 +64,7 @@ pub struct ClientChanges {
     pub audience: Option<Audience>,
     pub custom_claims: Option<Vec<CustomClaim>>,
     pub expiry: Option<Expiry>,
-    pub labels: Option<BTreeMap<String, String>>,
+    pub labels: Option<Labels>,
 }
 
 impl ClientChanges {
@@ -91,7 +89,7 @@ impl ClientChanges {
             (F::Name, Some(v)) => self.name = keep(e, fields::client_name(v, key)),
             (F::Description, None) => self.description = Some(String::new()),
             (F::Description, Some(v)) => self.description = keep(e, fields::description(v, key)),
-            (F::Labels, None) => self.labels = Some(BTreeMap::new()),
+            (F::Labels, None) => self.labels = Some(Labels::default()),
             (F::Labels, Some(v)) => self.labels = keep(e, fields::labels(v, key)),
             (F::Scopes, None) => self.scopes = Some(ScopeSet::default()),
             (F::Scopes, Some(v)) => self.scopes = keep(e, fields::scopes(v, key)),
@@ -146,7 +144,7 @@ pub struct SecretChanges {
     pub display_name: Option<String>,
     pub status: Option<SecretStatus>,
     pub environments: Option<Environments>,
-    pub labels: Option<BTreeMap<String, String>>,
+    pub labels: Option<Labels>,
     pub sdk_type: Option<SdkType>,
     pub expire_time: Option<Option<Timestamp>>,
     pub replacement: Option<PlainSecret>,

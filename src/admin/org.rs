@@ -11,7 +11,8 @@ use serde_json::{Map, Value};
 use super::changes::{ClientChanges, ClientField};
 use super::error::AdminError;
 use crate::domain::{
-    Client, CustomClaim, ExpiryBounds, FieldViolation, Secret, SecretStatus, Timestamp, Usage,
+    Actor, Client, CustomClaim, ExpiryBounds, FieldViolation, Secret, SecretStatus, Timestamp,
+    Usage,
 };
 
 /// Fields of `M2MClient` that only the server sets; ignored when a client sends them.
@@ -58,7 +59,7 @@ pub struct ClientSecretView<'a> {
     update_time: Timestamp,
     secret_suffix: &'a str,
     #[serde(skip_serializing_if = "Option::is_none")]
-    created_by: Option<&'a str>,
+    created_by: Option<&'a Actor>,
     status: SecretStatus,
     #[serde(skip_serializing_if = "Option::is_none")]
     expire_time: Option<Timestamp>,
@@ -72,7 +73,7 @@ pub fn secret_view<'a>(secret: &'a Secret, usage: &Usage) -> ClientSecretView<'a
         create_time: secret.create_time,
         update_time: secret.update_time,
         secret_suffix: &secret.secret_suffix,
-        created_by: secret.creator.as_deref(),
+        created_by: secret.creator.as_ref(),
         status: secret.status,
         expire_time: secret.expire_time,
         last_used_time: usage.secret(&secret.id),

@@ -17,7 +17,7 @@ use crate::domain::{
 use std::sync::Arc;
 
 use crate::crypto::KeyRing;
-use crate::domain::{Audience, Expiry, ExpiryBounds, ScopeSet};
+use crate::domain::{Actor, Audience, Expiry, ExpiryBounds, ScopeSet};
 use crate::store::{IndexEntry, Store, WriteOutcome};
 
 /// Where a lookup may find clients: a client outside is reported as not found.
@@ -88,7 +88,7 @@ pub struct ClientList {
 }
 
 fn new_secret(
-    creator: Option<String>,
+    creator: Option<Actor>,
     changes: &SecretChanges,
     plain: &PlainSecret,
     hash: SecretHash,
@@ -140,7 +140,7 @@ async fn hash_new(
 fn blank_client(
     default_expiry: u32,
     organization_id: Option<OrganizationId>,
-    creator: Option<String>,
+    creator: Option<Actor>,
 ) -> Client {
     let now = Timestamp::now();
     Client {
@@ -225,7 +225,7 @@ impl AdminService {
             default_expiry: settings.tokens.default_expiry,
             expiry_bounds: settings.expiry_bounds(),
             secret_prefix: settings.secrets.prefix.clone(),
-            max_secrets: settings.secrets.max_per_client,
+            max_secrets: settings.secrets.max_per_client.get(),
         }
     }
 
@@ -280,11 +280,7 @@ impl AdminService {
             Some(changes) => Some(self.make_secret(admin, changes, None).await?),
             None => None,
         };
-        let mut client = blank_client(
-            self.default_expiry,
-            organization_id,
-            Some(admin.resource_name()),
-        );
+        let mut client = blank_client(self.default_expiry, organization_id, Some(admin.actor()));
         changes.apply(&mut client);
         let issued = issued.map(|(secret, plain)| {
             let secret_id = secret.id.clone();
@@ -309,7 +305,7 @@ impl AdminService {
     ) -> Result<(Secret, PlainSecret), AdminError> {
         let (plain, hash) = hash_new(&self.hasher, &self.secret_prefix, plain).await?;
         Ok((
-            new_secret(Some(admin.resource_name()), changes, &plain, hash),
+            new_secret(Some(admin.actor()), changes, &plain, hash),
             plain,
         ))
     }
@@ -350,7 +346,7 @@ impl AdminService {
             change(&mut client)?;
             client.version += 1;
             client.update_time = Timestamp::now();
-            client.updater = Some(admin.resource_name());
+            client.updater = Some(admin.actor());
             match self.store.update_client(&client).await? {
                 WriteOutcome::Done => return Ok(client),
                 WriteOutcome::Missing => return Err(client_not_found(id.as_str())),
@@ -463,7 +459,7 @@ impl AdminService {
         };
         let client = self
             .modify(admin, within, id, if_match, |client| {
-                let updater = admin.resource_name();
+                let updater = admin.actor();
                 let secret = client
                     .secret_mut(sid)
                     .ok_or_else(|| secret_not_found(sid.as_str()))?;

@@ -17,8 +17,8 @@ use super::error::AdminError;
 use crate::crypto::PlainSecret;
 use crate::domain::fields::{self, Parsed};
 use crate::domain::{
-    Client, CustomClaim, Environments, ExpiryBounds, FieldViolation, SdkType, Secret, SecretStatus,
-    Timestamp, Usage,
+    Actor, Client, CustomClaim, Environments, ExpiryBounds, FieldViolation, Labels, SdkType,
+    Secret, SecretStatus, Timestamp, Usage,
 };
 
 /// `fooBar` → `foo_bar`; snake_case passes through. By hand rather than with `heck`:
@@ -319,7 +319,7 @@ pub fn parse_credential(
             (F::Status, Some(v)) => c.status = keep(e, fields::status(v, k)),
             (F::Environments, None) => c.environments = Some(Environments::default()),
             (F::Environments, Some(v)) => c.environments = keep(e, fields::environments(v, k)),
-            (F::Labels, None) => c.labels = Some(BTreeMap::new()),
+            (F::Labels, None) => c.labels = Some(Labels::default()),
             (F::Labels, Some(v)) => c.labels = keep(e, fields::labels(v, k)),
             (F::SdkType, None) => c.sdk_type = Some(SdkType::Unspecified),
             (F::SdkType, Some(v)) => c.sdk_type = keep(e, fields::sdk_type(v, k)),
@@ -343,7 +343,7 @@ pub struct ClientView<'a> {
     name: String,
     display_name: &'a str,
     description: &'a str,
-    labels: &'a BTreeMap<String, String>,
+    labels: &'a Labels,
     scopes: &'a [String],
     audience: &'a [String],
     custom_claims: &'a [CustomClaim],
@@ -353,9 +353,9 @@ pub struct ClientView<'a> {
     create_time: Timestamp,
     update_time: Timestamp,
     #[serde(skip_serializing_if = "Option::is_none")]
-    creator: Option<&'a str>,
+    creator: Option<&'a Actor>,
     #[serde(skip_serializing_if = "Option::is_none")]
-    updater: Option<&'a str>,
+    updater: Option<&'a Actor>,
     #[serde(skip_serializing_if = "Option::is_none")]
     last_seen_time: Option<Timestamp>,
 }
@@ -373,8 +373,8 @@ pub fn client_view<'a>(client: &'a Client, usage: &Usage) -> ClientView<'a> {
         organization_id: client.organization_id.as_ref().map(|o| o.as_str()),
         create_time: client.create_time,
         update_time: client.update_time,
-        creator: client.creator.as_deref(),
-        updater: client.updater.as_deref(),
+        creator: client.creator.as_ref(),
+        updater: client.updater.as_ref(),
         last_seen_time: usage.client,
     }
 }
@@ -394,14 +394,14 @@ pub struct CredentialView<'a> {
     secret_suffix: &'a str,
     status: SecretStatus,
     environments: &'a [String],
-    labels: &'a BTreeMap<String, String>,
+    labels: &'a Labels,
     sdk_type: SdkType,
     create_time: Timestamp,
     update_time: Timestamp,
     #[serde(skip_serializing_if = "Option::is_none")]
-    creator: Option<&'a str>,
+    creator: Option<&'a Actor>,
     #[serde(skip_serializing_if = "Option::is_none")]
-    updater: Option<&'a str>,
+    updater: Option<&'a Actor>,
     #[serde(skip_serializing_if = "Option::is_none")]
     last_seen_time: Option<Timestamp>,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -426,8 +426,8 @@ pub fn credential_view<'a>(
         sdk_type: secret.sdk_type,
         create_time: secret.create_time,
         update_time: secret.update_time,
-        creator: secret.creator.as_deref(),
-        updater: secret.updater.as_deref(),
+        creator: secret.creator.as_ref(),
+        updater: secret.updater.as_ref(),
         last_seen_time: usage.secret(&secret.id),
         expire_time: secret.expire_time,
     }

@@ -187,15 +187,12 @@ impl Hasher {
     pub fn new(settings: &Argon2Settings) -> Result<Self, HashError> {
         let params = Params::new(
             settings.memory_kib,
-            settings.iterations,
-            settings.parallelism,
+            settings.iterations.get(),
+            settings.parallelism.get(),
             None,
         )
         .map_err(|e| HashError::Params(e.to_string()))?;
-        let threads = match settings.max_concurrent {
-            0 => std::thread::available_parallelism().map_or(2, |n| n.get()),
-            n => n,
-        };
+        let threads = settings.max_concurrent.resolve().get();
         let (jobs, queue) = std::sync::mpsc::channel::<Job>();
         let queue = Arc::new(Mutex::new(queue));
         let active = Arc::new(AtomicUsize::new(0));
@@ -300,14 +297,17 @@ impl Hasher {
 
 #[cfg(test)]
 mod tests {
+    use std::num::{NonZeroU32, NonZeroUsize};
+
     use super::*;
+    use crate::config::Threads;
 
     fn cheap() -> Argon2Settings {
         Argon2Settings {
             memory_kib: 1024,
-            iterations: 1,
-            parallelism: 1,
-            max_concurrent: 1,
+            iterations: NonZeroU32::MIN,
+            parallelism: NonZeroU32::MIN,
+            max_concurrent: Threads::fixed(NonZeroUsize::MIN),
             max_queue: 4,
         }
     }
@@ -369,7 +369,7 @@ mod tests {
     #[tokio::test]
     async fn no_more_computations_run_at_once_than_pool_threads() {
         let hasher = Hasher::new(&Argon2Settings {
-            max_concurrent: 2,
+            max_concurrent: Threads::fixed(NonZeroUsize::new(2).unwrap()),
             max_queue: 16,
             ..cheap()
         })

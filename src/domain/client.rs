@@ -35,6 +35,56 @@ pub enum SdkType {
     Frontend,
 }
 
+/// A client's or secret's labels: keys `[a-z0-9_-]{1,63}`, values up to 256 characters,
+/// at most 64 ([`super::fields::labels`] is the only way in from a request).
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(transparent)]
+pub struct Labels(BTreeMap<String, String>);
+
+impl Labels {
+    /// Labels whose keys and values the caller has checked.
+    pub(crate) fn checked(labels: BTreeMap<String, String>) -> Self {
+        Self(labels)
+    }
+
+    pub fn iter(&self) -> impl Iterator<Item = (&str, &str)> {
+        self.0.iter().map(|(k, v)| (k.as_str(), v.as_str()))
+    }
+}
+
+/// Who made a change: an admin client, named as a resource (`clients/<id>`) in responses
+/// and in the store.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Actor(ClientId);
+
+impl Actor {
+    pub fn client(id: ClientId) -> Self {
+        Self(id)
+    }
+}
+
+impl fmt::Display for Actor {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "clients/{}", self.0)
+    }
+}
+
+impl Serialize for Actor {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.collect_str(self)
+    }
+}
+
+impl<'de> Deserialize<'de> for Actor {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let name = String::deserialize(deserializer)?;
+        name.strip_prefix("clients/")
+            .and_then(ClientId::parse)
+            .map(Self)
+            .ok_or_else(|| serde::de::Error::custom("an actor is clients/<client id>"))
+    }
+}
+
 /// An argon2id PHC string. Its `Debug` is redacted so that no log line or panic message
 /// can carry it; it is serialized only into the store.
 #[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -69,15 +119,15 @@ pub struct Secret {
     #[serde(default)]
     pub environments: Environments,
     #[serde(default)]
-    pub labels: BTreeMap<String, String>,
+    pub labels: Labels,
     #[serde(default)]
     pub sdk_type: SdkType,
     pub create_time: Timestamp,
     pub update_time: Timestamp,
     #[serde(default)]
-    pub creator: Option<String>,
+    pub creator: Option<Actor>,
     #[serde(default)]
-    pub updater: Option<String>,
+    pub updater: Option<Actor>,
     #[serde(default)]
     pub expire_time: Option<Timestamp>,
     pub hash: SecretHash,
@@ -109,13 +159,13 @@ pub struct Client {
     pub custom_claims: Vec<CustomClaim>,
     pub expiry: Expiry,
     #[serde(default)]
-    pub labels: BTreeMap<String, String>,
+    pub labels: Labels,
     pub create_time: Timestamp,
     pub update_time: Timestamp,
     #[serde(default)]
-    pub creator: Option<String>,
+    pub creator: Option<Actor>,
     #[serde(default)]
-    pub updater: Option<String>,
+    pub updater: Option<Actor>,
     #[serde(default)]
     pub secrets: Vec<Secret>,
 }
@@ -141,5 +191,22 @@ pub struct Usage {
 impl Usage {
     pub fn secret(&self, id: &SecretId) -> Option<Timestamp> {
         self.secrets.get(id).copied()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_actor_is_stored_and_shown_as_its_resource_name() {
+        let id = ClientId::generate(false);
+        let actor = Actor::client(id.clone());
+        let stored = serde_json::to_string(&actor).unwrap();
+        assert_eq!(stored, format!("\"clients/{id}\""));
+        assert_eq!(serde_json::from_str::<Actor>(&stored).unwrap(), actor);
+        for bad in ["\"clients/\"", &format!("\"{id}\""), "\"organizations/x\""] {
+            assert!(serde_json::from_str::<Actor>(bad).is_err(), "{bad}");
+        }
     }
 }

@@ -9,7 +9,7 @@ use std::collections::{BTreeMap, HashSet};
 use serde::Serialize;
 use serde_json::Value;
 
-use super::client::{CustomClaim, SdkType, SecretStatus};
+use super::client::{CustomClaim, Labels, SdkType, SecretStatus};
 use super::grants::{Audience, Environments, Expiry, ScopeSet};
 use super::time::Timestamp;
 
@@ -370,7 +370,7 @@ pub fn expiry(value: &Value, field: &str, bounds: ExpiryBounds) -> Parsed<Expiry
 }
 
 /// `{key: value}`: up to 64 labels, keys `[a-z0-9_-]{1,63}`, values up to 256 characters.
-pub fn labels(value: &Value, field: &str) -> Parsed<BTreeMap<String, String>> {
+pub fn labels(value: &Value, field: &str) -> Parsed<Labels> {
     let object = value
         .as_object()
         .ok_or_else(|| one(field, "must be an object of string values"))?;
@@ -406,7 +406,7 @@ pub fn labels(value: &Value, field: &str) -> Parsed<BTreeMap<String, String>> {
         }
     }
     if errors.is_empty() {
-        Ok(out)
+        Ok(Labels::checked(out))
     } else {
         Err(errors)
     }

@@ -13,7 +13,9 @@ pub mod grants;
 pub mod ids;
 pub mod time;
 
-pub use client::{Client, CustomClaim, SdkType, Secret, SecretHash, SecretStatus, Usage};
+pub use client::{
+    Actor, Client, CustomClaim, Labels, SdkType, Secret, SecretHash, SecretStatus, Usage,
+};
 pub use fields::{ExpiryBounds, FieldViolation};
 pub use grants::{Audience, Environments, Expiry, ScopeSet};
 pub use ids::{ClientId, OrganizationId, SecretId};

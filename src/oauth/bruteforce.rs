@@ -51,8 +51,8 @@ impl Guard {
         Self {
             store,
             window: settings.window,
-            per_client_address: settings.max_per_client_address,
-            per_address: settings.max_per_address,
+            per_client_address: settings.max_per_client_address.get(),
+            per_address: settings.max_per_address.get(),
         }
     }
 

@@ -104,7 +104,7 @@ impl TokenService {
             guard: Guard::new(store.clone(), &settings.bruteforce),
             usage: UsageRecorder::new(store.clone(), settings.usage.write_interval),
             verifier: Verifier::new(settings.secrets.verified_cache_lifetime),
-            prepared: PreparedClients::new(settings.secrets.verified_cache_entries as u64),
+            prepared: PreparedClients::new(settings.secrets.verified_cache_entries.get()),
             store,
             keys,
             hasher,

@@ -106,7 +106,7 @@ async fn one_address_spraying_many_client_ids_is_stopped() {
     let app = spawn(Spawn {
         configure: Box::new(|s| {
             behind_proxy(s);
-            s.bruteforce.max_per_address = 5;
+            s.bruteforce.max_per_address = 5.try_into().unwrap();
         }),
         ..Spawn::default()
     })
@@ -135,7 +135,7 @@ async fn one_address_spraying_many_client_ids_is_stopped() {
 #[tokio::test]
 async fn forwarded_for_from_an_untrusted_peer_is_ignored() {
     let app = spawn(Spawn {
-        configure: Box::new(|s| s.bruteforce.max_per_client_address = 3),
+        configure: Box::new(|s| s.bruteforce.max_per_client_address = 3.try_into().unwrap()),
         ..Spawn::default()
     })
     .await;
@@ -192,7 +192,7 @@ async fn concurrent_wrong_guesses_are_limited_on_the_in_memory_store_too() {
 /// first verdict: a limit checked before argon2 and counted after would let them all in.
 fn slow_argon2(settings: &mut Settings) {
     behind_proxy(settings);
-    settings.argon2.iterations = 12;
+    settings.argon2.iterations = 12.try_into().unwrap();
 }
 
 async fn concurrent_wrong_guesses(memory: bool) {
@@ -230,7 +230,7 @@ async fn the_per_address_limit_holds_under_concurrency_too() {
     let app = spawn(Spawn {
         configure: Box::new(|s| {
             slow_argon2(s);
-            s.bruteforce.max_per_address = 20;
+            s.bruteforce.max_per_address = 20.try_into().unwrap();
         }),
         ..Spawn::default()
     })
@@ -261,7 +261,7 @@ async fn forwarded_for_entries_with_ports_are_parsed() {
     let app = spawn(Spawn {
         configure: Box::new(|s| {
             behind_proxy(s);
-            s.bruteforce.max_per_client_address = 3;
+            s.bruteforce.max_per_client_address = 3.try_into().unwrap();
         }),
         ..Spawn::default()
     })

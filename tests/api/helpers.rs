@@ -137,7 +137,7 @@ pub async fn spawn(options: Spawn) -> TestApp {
     };
     let mut settings = Settings::defaults();
     settings.server.bind = "127.0.0.1:0".into();
-    settings.server.workers = 1;
+    settings.server.workers = tokenmint::config::Threads::fixed(std::num::NonZeroUsize::MIN);
     settings.redis.url = options.redis_url.unwrap_or_else(redis_url);
     settings.redis.key_prefix = prefix.clone();
     settings.keys.dir = PathBuf::from(keys_dir.path());

@@ -11,7 +11,8 @@ use crate::helpers::{ORG, Spawn, TestApp, seed_create_body, spawn};
 async fn a_storm_of_cold_requests_gets_quick_503s_while_the_rest_is_served() {
     let app = spawn(Spawn {
         configure: Box::new(|s| {
-            s.argon2.max_concurrent = 1;
+            s.argon2.max_concurrent =
+                tokenmint::config::Threads::fixed(std::num::NonZeroUsize::MIN);
             s.argon2.max_queue = 2;
         }),
         ..Spawn::default()
@@ -60,7 +61,8 @@ async fn identical_first_requests_at_once_share_one_argon2_run() {
     // One argon2 place and no queue: without sharing, all but one would get 503.
     let app = spawn(Spawn {
         configure: Box::new(|s| {
-            s.argon2.max_concurrent = 1;
+            s.argon2.max_concurrent =
+                tokenmint::config::Threads::fixed(std::num::NonZeroUsize::MIN);
             s.argon2.max_queue = 0;
         }),
         ..Spawn::default()
@@ -216,7 +218,7 @@ async fn idle_keep_alive_connections_are_closed() {
 async fn connections_past_the_limit_wait_until_one_closes() {
     let app = spawn(Spawn {
         configure: Box::new(|s| {
-            s.server.max_connections = 2;
+            s.server.max_connections = 2.try_into().unwrap();
             s.server.keep_alive = Duration::from_secs(30);
         }),
         ..Spawn::default()

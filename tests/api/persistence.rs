@@ -173,7 +173,7 @@ async fn a_use_recorded_after_a_delete_leaves_no_keys_behind() {
     use std::time::Duration;
     let app = spawn(Spawn {
         // argon2 of about 0.1 s: the delete lands while the token request is verifying.
-        configure: Box::new(|s| s.argon2.iterations = 12),
+        configure: Box::new(|s| s.argon2.iterations = 12.try_into().unwrap()),
         ..Spawn::default()
     })
     .await;

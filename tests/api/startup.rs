@@ -168,6 +168,12 @@ fn every_configuration_mistake_stops_the_server_naming_the_setting() {
             vec!["redis.timeout_ms"],
         ),
         (
+            "a zero brute-force limit",
+            vec![e("TOKENMINT_BRUTEFORCE__MAX_PER_ADDRESS", "0")],
+            None,
+            vec!["bruteforce.max_per_address", "nonzero"],
+        ),
+        (
             "a zero brute-force window",
             vec![e("TOKENMINT_BRUTEFORCE__WINDOW_SECS", "0")],
             None,
