@@ -21,12 +21,14 @@ if ! command -v redis-server >/dev/null 2>&1; then
 fi
 
 port_free() { ! (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
-# A free port in 20000-45000 whose cluster bus port (port + 10000) is free too. Each server
-# is started before the next port is chosen, so no two get the same one.
+# A free port in 10000-22000 whose cluster bus port (port + 10000) is free too. Each server
+# is started before the next port is chosen, so no two get the same one. Both stay below
+# the kernel's ephemeral range (32768 and up), where an outgoing connection of a running
+# test may hold a port that a connect probe reports as free.
 free_port() {
   local candidate
   for _ in $(seq 1 100); do
-    candidate=$((20000 + RANDOM % 25000))
+    candidate=$((10000 + RANDOM % 12000))
     if port_free "$candidate" && port_free $((candidate + 10000)); then
       echo "$candidate"
       return 0

@@ -229,6 +229,7 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
     cfg.service(resource("/healthz").route(web::get().to(health::healthz)))
         .service(resource("/readyz").route(web::get().to(health::readyz)))
         .service(resource("/oauth/token").route(web::post().to(token::token)))
+        .service(resource("/v1/oauth/token").route(web::post().to(token::confidence_token)))
         .service(resource("/.well-known/jwks.json").route(web::get().to(discovery::jwks)))
         .service(resource("/keys").route(web::get().to(discovery::jwks)))
         .service(

@@ -1,4 +1,6 @@
-//! `POST /oauth/token`. The body is never logged: it carries the client secret.
+//! `POST /oauth/token`, and its Confidence alias `POST /v1/oauth/token` (camelCase JSON in
+//! and out, the same grant, limits and errors). The body is never logged: it carries the
+//! client secret.
 
 use actix_web::http::header;
 use actix_web::{HttpRequest, HttpResponse, web};
@@ -8,9 +10,30 @@ use std::net::IpAddr;
 
 use super::HttpSettings;
 use crate::oauth::bruteforce::source_address;
-use crate::oauth::{OAuthError, TokenRequest, TokenService};
+use crate::oauth::{Dialect, OAuthError, TokenRequest, TokenService};
 
 pub async fn token(
+    req: HttpRequest,
+    payload: web::Payload,
+    tokens: web::Data<TokenService>,
+    http: web::Data<HttpSettings>,
+) -> Result<HttpResponse, OAuthError> {
+    issue(Dialect::OAuth, req, payload, tokens, http).await
+}
+
+/// Confidence's token call: `{"clientId", "clientSecret", "grantType"}` in,
+/// `{"accessToken", "tokenType", "expiresIn", "scope"}` out.
+pub async fn confidence_token(
+    req: HttpRequest,
+    payload: web::Payload,
+    tokens: web::Data<TokenService>,
+    http: web::Data<HttpSettings>,
+) -> Result<HttpResponse, OAuthError> {
+    issue(Dialect::Confidence, req, payload, tokens, http).await
+}
+
+async fn issue(
+    dialect: Dialect,
     req: HttpRequest,
     payload: web::Payload,
     tokens: web::Data<TokenService>,
@@ -39,7 +62,8 @@ pub async fn token(
             }
         })?;
     let text = |name| req.headers().get(name).and_then(|v| v.to_str().ok());
-    let request = TokenRequest::parse(
+    let request = TokenRequest::parse_as(
+        dialect,
         text(header::CONTENT_TYPE),
         text(header::AUTHORIZATION),
         &body,
@@ -54,5 +78,8 @@ pub async fn token(
         .insert_header((header::CACHE_CONTROL, "no-store"))
         .insert_header((header::PRAGMA, "no-cache"))
         .insert_header(header::ContentType::json())
-        .body(response.to_json()))
+        .body(match dialect {
+            Dialect::OAuth => response.to_json(),
+            Dialect::Confidence => response.to_confidence_json(),
+        }))
 }

@@ -36,7 +36,7 @@ use bruteforce::{Attempt, Guard, Verdict};
 use claims::{Constant, Grant};
 pub use error::OAuthError;
 use prepared::{Prepared, PreparedClients, SecretState};
-pub use request::{GrantType, TokenRequest};
+pub use request::{Dialect, GrantType, TokenRequest};
 use usage::UsageRecorder;
 use verified::Verifier;
 
@@ -66,6 +66,17 @@ impl TokenResponse {
         serde_json::to_writer(&mut out, &self.scope).expect("writing to a Vec");
         out.push(b'}');
         out
+    }
+
+    /// The body in Confidence's camelCase (its SDKs read `accessToken` and `expiresIn`).
+    pub fn to_confidence_json(&self) -> Vec<u8> {
+        serde_json::to_vec(&serde_json::json!({
+            "accessToken": self.access_token,
+            "tokenType": self.token_type,
+            "expiresIn": self.expires_in,
+            "scope": self.scope,
+        }))
+        .expect("a JSON value serializes")
     }
 }
 

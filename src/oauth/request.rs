@@ -3,6 +3,9 @@
 //! The body is `application/x-www-form-urlencoded` or `application/json` with the same
 //! keys. A parameter may appear once, except `audience` and `resource`, which may repeat.
 //! A parameter without a value counts as absent (RFC 6749 §3.1).
+//!
+//! The Confidence alias (`POST /v1/oauth/token`) takes a JSON body with the same parameters
+//! in camelCase (`clientId`, `clientSecret`, `grantType`, ...): [`Dialect::Confidence`].
 
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD;
@@ -48,6 +51,39 @@ pub struct TokenRequest {
     pub targets: Vec<String>,
     pub environment: Option<String>,
 }
+
+/// How a token request names its parameters.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Dialect {
+    /// RFC 6749: form or JSON, snake_case names.
+    OAuth,
+    /// Confidence's SDKs: JSON only, camelCase names.
+    Confidence,
+}
+
+impl Dialect {
+    /// The RFC 6749 name of a JSON member in this dialect (`None`: not a parameter).
+    fn parameter(self, member: &str) -> Option<&'static str> {
+        match self {
+            Self::OAuth => KNOWN.iter().find(|k| **k == member).copied(),
+            Self::Confidence => CAMEL
+                .iter()
+                .find(|(camel, _)| *camel == member)
+                .map(|(_, known)| *known),
+        }
+    }
+}
+
+/// Confidence's names of the parameters of [`KNOWN`].
+const CAMEL: &[(&str, &str)] = &[
+    ("grantType", "grant_type"),
+    ("clientId", "client_id"),
+    ("clientSecret", "client_secret"),
+    ("scope", "scope"),
+    ("audience", "audience"),
+    ("resource", "resource"),
+    ("environment", "environment"),
+];
 
 const REPEATABLE: &[&str] = &["audience", "resource"];
 const KNOWN: &[&str] = &[
@@ -106,7 +142,7 @@ impl<'de> serde::Deserialize<'de> for Members {
 /// JSON object body into (name, value) pairs; arrays are allowed for repeatable keys. As in
 /// a form, a key may appear once (JSON with repeated keys is ambiguous: RFC 8259 §4), and
 /// members this endpoint does not know are ignored whatever their type.
-fn json_pairs(body: &[u8]) -> Result<Vec<(String, String)>, OAuthError> {
+fn json_pairs(body: &[u8], dialect: Dialect) -> Result<Vec<(String, String)>, OAuthError> {
     let Members(members) = serde_json::from_slice(body).map_err(|e| {
         if e.is_data() {
             invalid("the JSON body must be an object")
@@ -119,20 +155,20 @@ fn json_pairs(body: &[u8]) -> Result<Vec<(String, String)>, OAuthError> {
         if members[..index].iter().any(|(earlier, _)| earlier == name) {
             return Err(invalid(format!("parameter {name} is repeated")));
         }
-        if !KNOWN.contains(&name.as_str()) {
+        let Some(parameter) = dialect.parameter(name) else {
             continue; // RFC 6749 §3.2: unrecognised parameters are ignored.
-        }
+        };
         match value {
-            Value::String(s) => pairs.push((name.clone(), s.clone())),
+            Value::String(s) => pairs.push((parameter.to_owned(), s.clone())),
             Value::Null => {}
-            Value::Array(items) if REPEATABLE.contains(&name.as_str()) => {
+            Value::Array(items) if REPEATABLE.contains(&parameter) => {
                 for item in items {
                     let Value::String(s) = item else {
                         return Err(invalid(format!(
                             "{name} must be a string or an array of strings"
                         )));
                     };
-                    pairs.push((name.clone(), s.clone()));
+                    pairs.push((parameter.to_owned(), s.clone()));
                 }
             }
             _ => return Err(invalid(format!("{name} must be a string"))),
@@ -182,11 +218,26 @@ impl TokenRequest {
         authorization: Option<&str>,
         body: &[u8],
     ) -> Result<Self, OAuthError> {
+        Self::parse_as(Dialect::OAuth, content_type, authorization, body)
+    }
+
+    pub fn parse_as(
+        dialect: Dialect,
+        content_type: Option<&str>,
+        authorization: Option<&str>,
+        body: &[u8],
+    ) -> Result<Self, OAuthError> {
         let content_type = content_type.unwrap_or("");
-        let pairs = if is_media_type(content_type, "application/x-www-form-urlencoded") {
+        let json = is_media_type(content_type, "application/json");
+        let pairs = if dialect == Dialect::Confidence {
+            if !json {
+                return Err(invalid("Content-Type must be application/json"));
+            }
+            json_pairs(body, dialect)?
+        } else if is_media_type(content_type, "application/x-www-form-urlencoded") {
             form_pairs(body)?
-        } else if is_media_type(content_type, "application/json") {
-            json_pairs(body)?
+        } else if json {
+            json_pairs(body, dialect)?
         } else {
             return Err(invalid(
                 "Content-Type must be application/x-www-form-urlencoded or application/json",
@@ -242,7 +293,10 @@ impl TokenRequest {
             },
             (None, _, _) => return Err(OAuthError::InvalidClient { basic: false }),
         };
-        let grant_type = take("grant_type").ok_or_else(|| invalid("grant_type is required"))?;
+        let grant_type = take("grant_type").ok_or_else(|| match dialect {
+            Dialect::OAuth => invalid("grant_type is required"),
+            Dialect::Confidence => invalid("grantType is required"),
+        })?;
         let grant_type = GrantType::parse(&grant_type)?;
         Ok(Self {
             grant_type,
@@ -307,6 +361,30 @@ mod tests {
         // Unknown members of any type are ignored, as in a form.
         let body = br#"{"grant_type":"client_credentials","client_id":"x","client_secret":"y","extra":{"a":1},"n":5,"l":[1]}"#;
         assert!(TokenRequest::parse(Some("application/json"), None, body).is_ok());
+    }
+
+    #[test]
+    fn the_confidence_dialect_takes_camel_case_json_only() {
+        let body = br#"{"grantType":"client_credentials","clientId":"x","clientSecret":"y","scope":"read"}"#;
+        let request =
+            TokenRequest::parse_as(Dialect::Confidence, Some("application/json"), None, body)
+                .unwrap();
+        assert_eq!(request.credentials.client_id, "x");
+        assert_eq!(request.scope.as_deref(), Some("read"));
+        let snake = br#"{"grant_type":"client_credentials","client_id":"x","client_secret":"y"}"#;
+        let refused = |content_type, body: &[u8]| {
+            TokenRequest::parse_as(Dialect::Confidence, Some(content_type), None, body)
+                .unwrap_err()
+                .to_string()
+        };
+        assert_eq!(
+            refused("application/json", snake),
+            "client authentication failed"
+        );
+        let form = b"grant_type=client_credentials&client_id=x&client_secret=y";
+        assert!(refused("application/x-www-form-urlencoded", form).contains("application/json"));
+        let no_grant = br#"{"clientId":"x","clientSecret":"y"}"#;
+        assert!(refused("application/json", no_grant).contains("grantType is required"));
     }
 
     #[test]

@@ -490,3 +490,112 @@ async fn json_bodies_follow_the_form_rules_for_repeats_and_unknown_parameters() 
         .await;
     }
 }
+
+#[tokio::test]
+async fn the_confidence_alias_issues_the_same_tokens_in_camel_case() {
+    let app = spawn_app().await;
+    let (client, secret) = app.create_client(ORG, &seed_create_body()).await;
+    let id = client["client_id"].as_str().unwrap();
+    let confidence = |body: Value| {
+        let app = &app;
+        async move {
+            app.http
+                .post(app.url("/v1/oauth/token"))
+                .json(&body)
+                .send()
+                .await
+                .unwrap()
+        }
+    };
+    let answer = confidence(
+        json!({"clientId": id, "clientSecret": secret, "grantType": "client_credentials"}),
+    )
+    .await;
+    assert_eq!(answer.status(), StatusCode::OK);
+    assert_eq!(answer.headers()["cache-control"], "no-store");
+    let body: Value = answer.json().await.unwrap();
+    assert_eq!(body["expiresIn"], 3600, "{body}");
+    assert_eq!(body["tokenType"], "Bearer");
+    let claims = app.verify(body["accessToken"].as_str().unwrap()).await;
+    assert_eq!(claims["client_id"], id);
+    assert_eq!(claims["scope"], "deploy:applications read:deployments");
+
+    // The same grant rules and the same errors as /oauth/token.
+    let narrowed = confidence(json!({"clientId": id, "clientSecret": secret, "grantType": "client_credentials", "scope": "read:deployments"})).await;
+    let body: Value = narrowed.json().await.unwrap();
+    assert_eq!(body["scope"], "read:deployments");
+    let wrong = confidence(
+        json!({"clientId": id, "clientSecret": "tm_wrong", "grantType": "client_credentials"}),
+    )
+    .await;
+    oauth_error(
+        wrong,
+        StatusCode::UNAUTHORIZED,
+        "invalid_client",
+        "wrong secret",
+    )
+    .await;
+    let scope = confidence(json!({"clientId": id, "clientSecret": secret, "grantType": "client_credentials", "scope": "admin"})).await;
+    oauth_error(
+        scope,
+        StatusCode::BAD_REQUEST,
+        "invalid_scope",
+        "scope not granted",
+    )
+    .await;
+    let grant =
+        confidence(json!({"clientId": id, "clientSecret": secret, "grantType": "password"})).await;
+    oauth_error(
+        grant,
+        StatusCode::BAD_REQUEST,
+        "unsupported_grant_type",
+        "grant",
+    )
+    .await;
+    let missing = confidence(json!({"clientId": id, "clientSecret": secret})).await;
+    let body = oauth_error(
+        missing,
+        StatusCode::BAD_REQUEST,
+        "invalid_request",
+        "no grantType",
+    )
+    .await;
+    assert!(
+        body["error_description"]
+            .as_str()
+            .unwrap()
+            .contains("grantType")
+    );
+    let form = app
+        .http
+        .post(app.url("/v1/oauth/token"))
+        .form(&[
+            ("grant_type", "client_credentials"),
+            ("client_id", id),
+            ("client_secret", &secret),
+        ])
+        .send()
+        .await
+        .unwrap();
+    oauth_error(
+        form,
+        StatusCode::BAD_REQUEST,
+        "invalid_request",
+        "form body",
+    )
+    .await;
+    let query = app
+        .http
+        .post(app.url(&format!("/v1/oauth/token?clientSecret={secret}")))
+        .json(&json!({"clientId": id, "clientSecret": secret, "grantType": "client_credentials"}))
+        .send()
+        .await
+        .unwrap();
+    oauth_error(
+        query,
+        StatusCode::BAD_REQUEST,
+        "invalid_request",
+        "query string",
+    )
+    .await;
+}
