@@ -3,13 +3,12 @@
 //! registers every route in one place ([`routes`]).
 
 use std::net::{SocketAddr, TcpListener};
-use std::time::Duration;
 
 use actix_web::body::{BoxBody, MessageBody};
 use actix_web::dev::{Server, ServerHandle, ServiceRequest, ServiceResponse};
 use actix_web::http::StatusCode;
 use actix_web::middleware::{DefaultHeaders, Next, from_fn};
-use actix_web::{App, HttpResponse, HttpServer, web};
+use actix_web::{App, HttpResponse, web};
 use tracing_actix_web::TracingLogger;
 
 use std::sync::Arc;
@@ -125,7 +124,8 @@ impl Application {
         tracing::info!(%addr, %issuer, kid = %keys.active().kid, alg = keys.active().alg.name(), "tokenmint listening");
         let (tokens, admins) = (services.tokens.clone(), services.admins.clone());
         let max_header_bytes = services.http.max_header_bytes;
-        let mut server = HttpServer::new(move || {
+        let grpc = crate::grpc::ClientGrpc::server(services.admins.clone().into_inner());
+        let app = move || {
             App::new()
                 .wrap(from_fn(move |req, next| {
                     limit_header_bytes(max_header_bytes, req, next)
@@ -137,20 +137,11 @@ impl Application {
                 .app_data(services.http.clone())
                 .app_data(services.discovery.clone())
                 .configure(routes)
-        })
-        .shutdown_timeout(10)
-        .client_request_timeout(server_settings.request_timeout)
-        .client_disconnect_timeout(Duration::from_secs(1))
-        .keep_alive(server_settings.keep_alive)
-        .max_connections(server_settings.max_connections.get());
-        server = server.workers(server_settings.workers.resolve().get());
+        };
         let bind = server_settings.bind.clone();
-        let server = match tls {
-            Some(config) => server.listen_rustls_0_23(listener, config),
-            None => server.listen(listener),
-        }
-        .map_err(|e| StartError::Bind(bind, e))?
-        .run();
+        let server =
+            crate::listener::serve(listener, tls, server_settings, max_header_bytes, app, grpc)
+                .map_err(|e| StartError::Bind(bind, e))?;
         Ok(Self {
             server,
             addr,

@@ -26,6 +26,16 @@ impl Admin {
         Actor::client(self.client_id.clone())
     }
 
+    /// The organization named `raw` (a path or request field), once this admin may act
+    /// there.
+    pub fn organization(&self, raw: &str) -> Result<OrganizationId, AdminError> {
+        let org = OrganizationId::parse(raw).ok_or_else(|| {
+            AdminError::field("organization_id", "must match [A-Za-z0-9_-]{1,64}")
+        })?;
+        self.require_organization(&org)?;
+        Ok(org)
+    }
+
     /// Organization admins may act only under their own organization.
     pub fn require_organization(&self, org: &OrganizationId) -> Result<(), AdminError> {
         match &self.organization_id {

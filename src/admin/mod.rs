@@ -14,6 +14,7 @@
 pub mod auth;
 pub(crate) mod changes;
 pub mod error;
+pub(crate) mod grpc;
 pub(crate) mod org;
 pub(crate) mod paging;
 pub mod service;

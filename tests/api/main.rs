@@ -7,6 +7,7 @@ mod cache;
 mod cluster;
 mod discovery;
 mod fuzz;
+mod grpc;
 mod headers;
 mod helpers;
 mod log_hygiene;

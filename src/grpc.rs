@@ -1,0 +1,206 @@
+//! The gRPC face: `scalekit.v1.clients.ClientService`, the organization-client calls of
+//! Scalekit's official SDKs. Each call authenticates its `authorization` metadata exactly
+//! as the REST faces do (`AdminService::authenticate`), then makes the organization face's
+//! call on the same [`AdminService`]; `admin::grpc` translates the messages and errors.
+
+use std::sync::Arc;
+
+use tonic::{Request, Response, Status};
+
+use crate::admin::changes::SecretChanges;
+use crate::admin::grpc::{client_secret, m2m_client, parse_client, status};
+use crate::admin::service::{AdminService, Within, parse_client_id, parse_secret_id};
+use crate::admin::{Admin, AdminError, paging};
+use crate::domain::Usage;
+use crate::proto::clients as pb;
+use crate::proto::clients::client_service_server::{ClientService, ClientServiceServer};
+
+/// The tonic service, over the one admin service.
+pub struct ClientGrpc {
+    admins: Arc<AdminService>,
+}
+
+impl ClientGrpc {
+    pub fn server(admins: Arc<AdminService>) -> ClientServiceServer<Self> {
+        ClientServiceServer::new(Self { admins })
+    }
+
+    async fn admin<T>(&self, request: &Request<T>) -> Result<Admin, AdminError> {
+        let authorization = request
+            .metadata()
+            .get("authorization")
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_owned);
+        self.admins.authenticate(authorization).await
+    }
+}
+
+type Answer<T> = Result<Response<T>, Status>;
+
+/// Runs `call`, answering its admin error as a gRPC status.
+fn answer<T>(result: Result<T, AdminError>) -> Answer<T> {
+    result.map(Response::new).map_err(|e| status(&e))
+}
+
+#[tonic::async_trait]
+impl ClientService for ClientGrpc {
+    async fn create_organization_client(
+        &self,
+        request: Request<pb::CreateOrganizationClientRequest>,
+    ) -> Answer<pb::CreateOrganizationClientResponse> {
+        answer(
+            async {
+                let admin = self.admin(&request).await?;
+                let body = request.get_ref();
+                let org = admin.organization(&body.organization_id)?;
+                let changes =
+                    parse_client(body.client.as_ref(), true, self.admins.expiry_bounds())?;
+                let (client, issued) = self
+                    .admins
+                    .create_client(&admin, Some(org), changes, Some(SecretChanges::default()))
+                    .await?;
+                Ok(pb::CreateOrganizationClientResponse {
+                    client: Some(m2m_client(&client, &Usage::default())),
+                    plain_secret: issued
+                        .map(|i| i.plain.expose().to_owned())
+                        .unwrap_or_default(),
+                })
+            }
+            .await,
+        )
+    }
+
+    async fn get_organization_client(
+        &self,
+        request: Request<pb::GetOrganizationClientRequest>,
+    ) -> Answer<pb::GetOrganizationClientResponse> {
+        answer(
+            async {
+                let admin = self.admin(&request).await?;
+                let body = request.get_ref();
+                let within = Within::Organization(admin.organization(&body.organization_id)?);
+                let (client, usage) = self
+                    .admins
+                    .get_client(&within, &parse_client_id(&body.client_id)?)
+                    .await?;
+                Ok(pb::GetOrganizationClientResponse {
+                    client: Some(m2m_client(&client, &usage)),
+                })
+            }
+            .await,
+        )
+    }
+
+    async fn update_organization_client(
+        &self,
+        request: Request<pb::UpdateOrganizationClientRequest>,
+    ) -> Answer<pb::UpdateOrganizationClientResponse> {
+        answer(
+            async {
+                let admin = self.admin(&request).await?;
+                let body = request.get_ref();
+                let within = Within::Organization(admin.organization(&body.organization_id)?);
+                let id = parse_client_id(&body.client_id)?;
+                let changes =
+                    parse_client(body.client.as_ref(), false, self.admins.expiry_bounds())?;
+                let (client, usage) = self
+                    .admins
+                    .update_client(&admin, &within, &id, None, changes)
+                    .await?;
+                Ok(pb::UpdateOrganizationClientResponse {
+                    client: Some(m2m_client(&client, &usage)),
+                })
+            }
+            .await,
+        )
+    }
+
+    async fn delete_organization_client(
+        &self,
+        request: Request<pb::DeleteOrganizationClientRequest>,
+    ) -> Answer<()> {
+        answer(
+            async {
+                let admin = self.admin(&request).await?;
+                let body = request.get_ref();
+                let within = Within::Organization(admin.organization(&body.organization_id)?);
+                self.admins
+                    .delete_client(&within, &parse_client_id(&body.client_id)?, None)
+                    .await
+            }
+            .await,
+        )
+    }
+
+    async fn create_organization_client_secret(
+        &self,
+        request: Request<pb::CreateOrganizationClientSecretRequest>,
+    ) -> Answer<pb::CreateOrganizationClientSecretResponse> {
+        answer(
+            async {
+                let admin = self.admin(&request).await?;
+                let body = request.get_ref();
+                let within = Within::Organization(admin.organization(&body.organization_id)?);
+                let id = parse_client_id(&body.client_id)?;
+                let (client, issued) = self
+                    .admins
+                    .add_secret(&admin, &within, &id, SecretChanges::default())
+                    .await?;
+                let secret = client
+                    .secret(&issued.secret_id)
+                    .ok_or(AdminError::Internal)?;
+                Ok(pb::CreateOrganizationClientSecretResponse {
+                    plain_secret: issued.plain.expose().to_owned(),
+                    secret: Some(client_secret(secret, &Usage::default())),
+                })
+            }
+            .await,
+        )
+    }
+
+    async fn delete_organization_client_secret(
+        &self,
+        request: Request<pb::DeleteOrganizationClientSecretRequest>,
+    ) -> Answer<()> {
+        answer(
+            async {
+                let admin = self.admin(&request).await?;
+                let body = request.get_ref();
+                let within = Within::Organization(admin.organization(&body.organization_id)?);
+                self.admins
+                    .delete_secret(
+                        &admin,
+                        &within,
+                        &parse_client_id(&body.client_id)?,
+                        &parse_secret_id(&body.secret_id, "secret")?,
+                        None,
+                    )
+                    .await
+            }
+            .await,
+        )
+    }
+
+    async fn list_organization_clients(
+        &self,
+        request: Request<pb::ListOrganizationClientsRequest>,
+    ) -> Answer<pb::ListOrganizationClientsResponse> {
+        answer(
+            async {
+                let admin = self.admin(&request).await?;
+                let body = request.get_ref();
+                let org = admin.organization(&body.organization_id)?;
+                let size = paging::page_size(Some(&body.page_size.to_string()), "page_size")?;
+                let after = paging::decode(&body.page_token, "page_token")?;
+                let list = self.admins.list_clients(Some(&org), size, after).await?;
+                Ok(pb::ListOrganizationClientsResponse {
+                    next_page_token: list.next.as_ref().map(paging::encode).unwrap_or_default(),
+                    total_size: u32::try_from(list.total).unwrap_or(u32::MAX),
+                    clients: list.clients.iter().map(|(c, u)| m2m_client(c, u)).collect(),
+                    prev_page_token: String::new(),
+                })
+            }
+            .await,
+        )
+    }
+}
