@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Runs the whole test suite against a throwaway redis-server and a throwaway three-node
-# Redis Cluster, then the API suite again on the in-memory store.
+# Redis Cluster, then the API suite again on the in-memory store, then Scalekit's official
+# SDKs against the server (scripts/sdk-compat.sh).
 #
 # Installs redis-server through the system package manager when it is missing and this
 # runs as root, starts the servers on free loopback ports with persistence off, runs
@@ -91,3 +92,9 @@ cargo test --locked "$@"
 # shared Redis itself say so and skip).
 echo "test.sh: the API suite again on the in-memory store" >&2
 TOKENMINT_TEST_STORE=memory cargo test --locked --test api "$@" -- --show-output
+# Scalekit's official SDKs against the real server (a throwaway venv; skipped when the run
+# was given a test filter).
+if [ $# -eq 0 ]; then
+  echo "test.sh: the official Scalekit SDKs against tokenmint" >&2
+  bash scripts/sdk-compat.sh
+fi
