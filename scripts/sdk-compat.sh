@@ -2,16 +2,17 @@
 # Scalekit's official SDKs, unmodified and pinned, against tokenmint over TLS on one port:
 # builds tokenmint, makes a throwaway CA and a certificate for localhost/127.0.0.1, starts a
 # throwaway redis-server and `tokenmint serve --dev` on them (an RS256 key: the Python SDK
-# validates RS256 tokens only), installs the SDKs into a throwaway venv, and runs
-# scripts/sdk-compat/python_sdk.py. The SDKs trust the CA through
+# validates RS256 tokens only), installs the SDKs into a throwaway venv and node folder, and
+# runs scripts/sdk-compat/python_sdk.py and node_sdk.mjs. The SDKs trust the CA through
 # GRPC_DEFAULT_SSL_ROOTS_FILE_PATH, REQUESTS_CA_BUNDLE and NODE_EXTRA_CA_CERTS.
 #
-# Knobs: SDK_PYTHON_VERSION (2.21.0).
+# Knobs: SDK_PYTHON_VERSION (2.21.0), SDK_NODE_VERSION (2.11.0).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 PYTHON_SDK=${SDK_PYTHON_VERSION:-2.21.0}
+NODE_SDK=${SDK_NODE_VERSION:-2.11.0}
 
-for tool in redis-server redis-cli openssl python3 curl; do
+for tool in redis-server redis-cli openssl python3 curl node npm; do
   command -v "$tool" >/dev/null 2>&1 || { echo "sdk-compat.sh: $tool is missing (scripts/test.sh installs redis-server)" >&2; exit 1; }
 done
 
@@ -90,6 +91,16 @@ SCALEKIT_CLIENT_ID=$(field client_id)
 SCALEKIT_CLIENT_SECRET=$(field client_secret)
 export SCALEKIT_CLIENT_ID SCALEKIT_CLIENT_SECRET
 if ! "$work/venv/bin/python" scripts/sdk-compat/python_sdk.py; then
+  echo "sdk-compat.sh: server log:" >&2
+  tail -n 40 "$work/server.log" >&2
+  exit 1
+fi
+
+echo "sdk-compat.sh: installing @scalekit-sdk/node@$NODE_SDK into a throwaway folder" >&2
+mkdir "$work/node"
+cp scripts/sdk-compat/node_sdk.mjs "$work/node/"
+(cd "$work/node" && npm init -y >/dev/null && npm install --silent --no-audit --no-fund "@scalekit-sdk/node@$NODE_SDK" >&2)
+if ! node "$work/node/node_sdk.mjs"; then
   echo "sdk-compat.sh: server log:" >&2
   tail -n 40 "$work/server.log" >&2
   exit 1
