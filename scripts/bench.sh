@@ -33,7 +33,7 @@ install_missing() {
 install_missing redis-server wrk curl python3
 
 echo "bench.sh: building release (binary and benchmark helpers)" >&2
-cargo build --release --locked --bin tokenmint --example bench_sign --example seed >&2
+cargo build --release --locked --bin tokenmint --example bench_sign --example seed --example bench_grpc >&2
 BIN=target/release/tokenmint
 
 work=$(mktemp -d)
@@ -199,6 +199,8 @@ wrk.headers["Authorization"] = "Bearer $ADMIN_TOKEN"
 LUA
 ADMIN_CREATE=$(measure 4 5 "$BASE/api/v1/organizations/org_load/clients" "$work/create.lua")
 ADMIN_GET=$(measure "$CONNECTIONS" 5 "$BASE/api/v1/organizations/$ORG/clients/$WARM_ID" "$work/get.lua")
+# The same read over gRPC (h2c, 4 connections), as Scalekit's SDKs make it.
+ADMIN_GRPC=$(target/release/examples/bench_grpc "$BASE" "$ADMIN_TOKEN" "$ORG" "$WARM_ID" "$CONNECTIONS" 5)
 
 # Token latency with few and with many clients stored, measured back to back.
 TOKEN_UNSEEDED=$(measure "$CONNECTIONS" "$SECONDS_EACH" "$BASE/oauth/token" "$work/warm.lua")
@@ -222,7 +224,7 @@ done
 python3 - "$HEALTHZ" "${TOKEN[ES256]}" "${TOKEN[EdDSA]}" "${TOKEN[RS256]}" "$TOKEN_SEEDED" "$DURING" "$TOKEN_UNSEEDED" \
   "${SIGN[ES256]}" "${SIGN[EdDSA]}" "${SIGN[RS256]}" "$CORES" "$COLD" "$COLD_OK" "$COLD_BUSY" "$cold_seconds" \
   "$ARGON2_BOUND" "$ARGON2_PEAK" "$ADMIN_CREATE" "$ADMIN_GET" "$PEAK_RSS_KB" "$STORED" "$SEED_SECONDS" \
-  "$SECONDS_EACH" "$CONNECTIONS" "$ROUND_PAIRS" "$COLD_CREATED" "${COLD_OTHER:-none}" <<'PY'
+  "$SECONDS_EACH" "$CONNECTIONS" "$ROUND_PAIRS" "$COLD_CREATED" "${COLD_OTHER:-none}" "$ADMIN_GRPC" <<'PY'
 import os, platform, subprocess, sys
 a = sys.argv[1:]
 def run(v): return v.split()[0:3]
@@ -261,6 +263,7 @@ rows = [
     (f"token, ES256, warm, during {cold} cold requests (16 conns)", during[0], during[1], during[2]),
     ("admin create (argon2 per request, 4 conns, 5 s)", create[0], create[1], create[2]),
     ("admin get (64 conns, 5 s)", get[0], get[1], get[2]),
+    ("admin get over gRPC, GetOrganizationClient (64 streams on 4 h2c connections, 5 s; errors)", *run(a[26])),
 ]
 table = ["| measurement | req/s | p99 ms | non-2xx |", "|---|---:|---:|---:|"]
 table += [f"| {n} | {r} | {p} | {e} |" for n, r, p, e in rows]

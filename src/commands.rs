@@ -19,9 +19,33 @@ async fn redis_store(settings: &Settings) -> Result<Store, Box<dyn Error>> {
         .map_err(|e| format!("cannot reach Redis at redis.url: {e}").into())
 }
 
-/// `tokenmint serve [--dev]`.
-pub async fn serve(loaded: Loaded, dev: bool) -> CommandResult {
-    let settings = loaded.settings;
+/// `tokenmint serve [--dev [--tls]]`.
+pub async fn serve(loaded: Loaded, dev: bool, dev_tls: bool) -> CommandResult {
+    let mut settings = loaded.settings;
+    if dev_tls {
+        let mut certs = crate::tls::dev_certificates(&settings.keys.dir.join("dev-tls"))?;
+        certs.ca = std::fs::canonicalize(&certs.ca).unwrap_or(certs.ca);
+        let port = settings
+            .server
+            .bind
+            .rsplit(':')
+            .next()
+            .unwrap_or("8080")
+            .to_owned();
+        if settings.server.issuer.is_empty() {
+            settings.server.issuer = format!("https://localhost:{port}");
+        }
+        eprintln!(
+            "\n  HTTPS with a throwaway local CA ({ca}). For Scalekit's SDKs and curl:\n  \
+             export SCALEKIT_ENVIRONMENT_URL={issuer}\n  \
+             export GRPC_DEFAULT_SSL_ROOTS_FILE_PATH={ca} REQUESTS_CA_BUNDLE={ca} \
+             NODE_EXTRA_CA_CERTS={ca} CURL_CA_BUNDLE={ca}",
+            ca = certs.ca.display(),
+            issuer = settings.server.issuer,
+        );
+        settings.server.tls.cert = certs.cert;
+        settings.server.tls.key = certs.key;
+    }
     if !dev {
         settings.check_issuer_for_serving()?;
     }

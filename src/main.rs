@@ -33,6 +33,10 @@ enum Command {
         /// client printed at start.
         #[arg(long)]
         dev: bool,
+        /// With --dev: HTTPS with a throwaway local CA and a localhost certificate (made
+        /// once in the keys folder's dev-tls/ and reused), as Scalekit's SDKs need.
+        #[arg(long, requires = "dev")]
+        tls: bool,
     },
     /// Create an environment-level admin client in the configured Redis and print its
     /// id and secret (shown this once).
@@ -76,7 +80,7 @@ async fn main() -> ExitCode {
         return ExitCode::from(2);
     }
     let result = match cli.command {
-        Command::Serve { dev } => commands::serve(loaded, dev).await,
+        Command::Serve { dev, tls } => commands::serve(loaded, dev, tls).await,
         Command::BootstrapAdmin { name } => commands::bootstrap(loaded.settings, &name).await,
         Command::Keys {
             command: KeysCommand::Generate { alg, dir },

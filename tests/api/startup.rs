@@ -345,3 +345,64 @@ fn bootstrap_admin_needs_no_signing_keys() {
     let printed: serde_json::Value = serde_json::from_slice(&output.stdout).unwrap();
     assert!(printed["client_secret"].is_string(), "{printed}");
 }
+
+#[tokio::test]
+async fn serve_dev_tls_makes_a_local_ca_once_and_serves_https_with_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let keys_dir = dir.path().join("keys");
+    let start = || {
+        Command::new(BINARY)
+            .args(["serve", "--dev", "--tls"])
+            .env_clear()
+            .env("TOKENMINT_SERVER__BIND", format!("127.0.0.1:{port}"))
+            .env("TOKENMINT_KEYS__DIR", &keys_dir)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap()
+    };
+    let mut child = start();
+    let mut line = String::new();
+    std::io::BufRead::read_line(
+        &mut std::io::BufReader::new(child.stdout.take().unwrap()),
+        &mut line,
+    )
+    .unwrap();
+    let admin: serde_json::Value = serde_json::from_str(&line).unwrap();
+    let origin = format!("https://localhost:{port}");
+    assert_eq!(admin["issuer"], origin.as_str());
+    let tls = keys_dir.join("dev-tls");
+    let mode = |path: &Path| std::fs::metadata(path).unwrap().permissions().mode() & 0o777;
+    assert_eq!(mode(&tls), 0o700);
+    assert_eq!(mode(&tls.join("localhost-key.pem")), 0o600);
+    let ca = std::fs::read_to_string(tls.join("ca.pem")).unwrap();
+    let https = reqwest::Client::builder()
+        .add_root_certificate(reqwest::Certificate::from_pem(ca.as_bytes()).unwrap())
+        .build()
+        .unwrap();
+    let token = https
+        .post(format!("{origin}/oauth/token"))
+        .basic_auth(
+            admin["client_id"].as_str().unwrap(),
+            admin["client_secret"].as_str(),
+        )
+        .form(&[("grant_type", "client_credentials")])
+        .send()
+        .await
+        .expect("HTTPS trusted through the printed CA");
+    assert_eq!(token.status(), reqwest::StatusCode::OK);
+    let _ = child.kill();
+    let _ = child.wait();
+    // A second start reuses the CA the first one made (a client told to trust it once keeps
+    // trusting it).
+    let mut again = start();
+    std::thread::sleep(Duration::from_millis(300));
+    assert_eq!(std::fs::read_to_string(tls.join("ca.pem")).unwrap(), ca);
+    let _ = again.kill();
+    let _ = again.wait();
+}
