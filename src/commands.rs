@@ -16,7 +16,7 @@ pub type CommandResult = Result<(), Box<dyn Error>>;
 async fn redis_store(settings: &Settings) -> Result<Store, Box<dyn Error>> {
     Store::redis(&settings.redis)
         .await
-        .map_err(|e| format!("cannot reach Redis at redis.url: {e}").into())
+        .map_err(|e| e.to_string().into())
 }
 
 /// `tokenmint serve [--dev [--tls]]`.
@@ -83,9 +83,38 @@ pub async fn serve(loaded: Loaded, dev: bool, dev_tls: bool) -> CommandResult {
             app.issuer()
         );
     }
+    let handle = app.handle();
+    tokio::spawn(async move {
+        // SIGTERM and SIGINT (Ctrl-C) both stop accepting and finish in-flight requests
+        // (for up to 10 s); SIGQUIT stops at once.
+        let graceful = match stop_signal().await {
+            Ok(graceful) => graceful,
+            Err(e) => {
+                tracing::error!(error = %e, "cannot watch for stop signals");
+                return;
+            }
+        };
+        tracing::info!(graceful, "stop signal received");
+        handle.stop(graceful).await;
+    });
     app.run_until_stopped().await?;
     tracing::info!("tokenmint stopped");
     Ok(())
+}
+
+/// Waits for SIGTERM, SIGINT or SIGQUIT; whether the stop should be graceful.
+async fn stop_signal() -> std::io::Result<bool> {
+    use tokio::signal::unix::{SignalKind, signal};
+    let (mut term, mut int, mut quit) = (
+        signal(SignalKind::terminate())?,
+        signal(SignalKind::interrupt())?,
+        signal(SignalKind::quit())?,
+    );
+    Ok(tokio::select! {
+        _ = term.recv() => true,
+        _ = int.recv() => true,
+        _ = quit.recv() => false,
+    })
 }
 
 /// `tokenmint bootstrap-admin [--name NAME]`: prints the new admin's id and secret once.

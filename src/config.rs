@@ -217,10 +217,15 @@ fn is_service_link(key: &str) -> bool {
         || (key.starts_with("PORT_") && !key.contains("__"))
 }
 
-fn overrides() -> Figment {
+fn overrides(file: Option<&std::path::Path>) -> Figment {
     let mut figment = Figment::new();
-    if let Ok(path) = std::env::var("TOKENMINT_CONFIG") {
-        figment = figment.merge(Toml::file_exact(path));
+    match file {
+        Some(path) => figment = figment.merge(Toml::file_exact(path)),
+        None => {
+            if let Ok(path) = std::env::var("TOKENMINT_CONFIG") {
+                figment = figment.merge(Toml::file_exact(path));
+            }
+        }
     }
     figment.merge(
         Env::prefixed(ENV_PREFIX)
@@ -303,7 +308,21 @@ fn unknown_keys(overrides: &Figment) -> Vec<String> {
 
 /// Loads the layered configuration and checks it.
 pub fn load() -> Result<Loaded, ConfigError> {
-    let overrides = overrides();
+    load_from(None)
+}
+
+/// [`load`], with the settings file named by `file` (the `--config` flag) instead of
+/// `TOKENMINT_CONFIG`.
+pub fn load_from(file: Option<&std::path::Path>) -> Result<Loaded, ConfigError> {
+    if let Some(path) = file
+        && !path.is_file()
+    {
+        return Err(ConfigError(format!(
+            "--config {}: no such file",
+            path.display()
+        )));
+    }
+    let overrides = overrides(file);
     let unknown = unknown_keys(&overrides);
     if !unknown.is_empty() {
         return Err(ConfigError(unknown.join("\n")));

@@ -122,7 +122,10 @@ where
     builder = builder
         .workers(settings.workers.resolve().get())
         .max_concurrent_connections(settings.max_connections.get())
-        .shutdown_timeout(10);
+        .shutdown_timeout(10)
+        // Signals are the binary's to handle (`commands::serve`): actix's own handler
+        // stops at once on SIGINT, dropping in-flight requests.
+        .disable_signals();
     builder
         .listen("tokenmint", listener, move || {
             let (app, grpc, acceptor, limits, signal) = (
@@ -317,7 +320,20 @@ impl<G: GrpcService> Worker<G> {
             .and_then(|v| v.to_str().ok())
             .is_some_and(|t| t.starts_with("application/grpc"));
         if grpc {
-            self.grpc(request).await
+            // The REST routes get their request id from actix middleware; gRPC calls here.
+            let id = crate::telemetry::RequestId::from_header(
+                request
+                    .headers()
+                    .get(crate::telemetry::RequestId::HEADER)
+                    .map(http::HeaderValue::as_bytes),
+            );
+            let mut response = self.grpc(request).await;
+            if let Ok(value) = http::HeaderValue::from_str(id.as_str()) {
+                response
+                    .headers_mut()
+                    .insert(crate::telemetry::RequestId::HEADER, value);
+            }
+            response
         } else {
             self.bridged(request, peer).await
         }

@@ -15,11 +15,14 @@ static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 /// OAuth 2.0 client-credentials server: clients and secrets managed over HTTP, signed
 /// JWT access tokens, state in Redis.
 ///
-/// Settings come from config/default.toml, then the TOML file named by TOKENMINT_CONFIG,
-/// then TOKENMINT_<SECTION>__<KEY> environment variables.
+/// Settings come from config/default.toml, then the TOML file named by --config (or
+/// TOKENMINT_CONFIG), then TOKENMINT_<SECTION>__<KEY> environment variables, then flags.
 #[derive(Parser)]
 #[command(name = "tokenmint", version)]
 struct Cli {
+    /// A TOML settings file (instead of TOKENMINT_CONFIG).
+    #[arg(long, global = true, value_name = "FILE")]
+    config: Option<PathBuf>,
     #[command(subcommand)]
     command: Command,
 }
@@ -37,6 +40,9 @@ enum Command {
         /// once in the keys folder's dev-tls/ and reused), as Scalekit's SDKs need.
         #[arg(long, requires = "dev")]
         tls: bool,
+        /// Address to listen on (server.bind), e.g. 127.0.0.1:9090.
+        #[arg(long, value_name = "HOST:PORT")]
+        bind: Option<String>,
     },
     /// Create an environment-level admin client in the configured Redis and print its
     /// id and secret (shown this once).
@@ -68,7 +74,7 @@ enum KeysCommand {
 #[actix_web::main]
 async fn main() -> ExitCode {
     let cli = Cli::parse();
-    let loaded = match config::load() {
+    let loaded = match config::load_from(cli.config.as_deref()) {
         Ok(loaded) => loaded,
         Err(e) => {
             eprintln!("tokenmint: configuration error: {e}");
@@ -80,7 +86,13 @@ async fn main() -> ExitCode {
         return ExitCode::from(2);
     }
     let result = match cli.command {
-        Command::Serve { dev, tls } => commands::serve(loaded, dev, tls).await,
+        Command::Serve { dev, tls, bind } => {
+            let mut loaded = loaded;
+            if let Some(bind) = bind {
+                loaded.settings.server.bind = bind;
+            }
+            commands::serve(loaded, dev, tls).await
+        }
         Command::BootstrapAdmin { name } => commands::bootstrap(loaded.settings, &name).await,
         Command::Keys {
             command: KeysCommand::Generate { alg, dir },

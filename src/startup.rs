@@ -26,7 +26,7 @@ use crate::telemetry::RequestSpan;
 
 #[derive(Debug, thiserror::Error)]
 pub enum StartError {
-    #[error("cannot listen on {0}: {1}")]
+    #[error("server.bind {0}: cannot listen there: {1}{hint}", hint = bind_hint(.1))]
     Bind(String, std::io::Error),
     #[error(transparent)]
     Keys(#[from] KeyError),
@@ -34,6 +34,18 @@ pub enum StartError {
     Hash(#[from] HashError),
     #[error("{0}")]
     Tls(String),
+}
+
+fn bind_hint(e: &std::io::Error) -> &'static str {
+    match e.kind() {
+        std::io::ErrorKind::AddrInUse => {
+            "; another process holds that port: stop it, or set server.bind (serve --bind) to another"
+        }
+        std::io::ErrorKind::PermissionDenied => {
+            "; ports below 1024 need privileges: use a higher one"
+        }
+        _ => "",
+    }
 }
 
 /// The services the handlers are given, each built once from exactly what it needs.
@@ -132,6 +144,7 @@ impl Application {
                 }))
                 .wrap(DefaultHeaders::new().add(("X-Content-Type-Options", "nosniff")))
                 .wrap(TracingLogger::<RequestSpan>::new())
+                .wrap(from_fn(crate::telemetry::request_id))
                 .app_data(services.tokens.clone())
                 .app_data(services.admins.clone())
                 .app_data(services.http.clone())

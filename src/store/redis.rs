@@ -136,7 +136,13 @@ impl From<redis::RedisError> for StoreError {
             || e.is_connection_dropped()
             || e.is_connection_refusal()
         {
-            return StoreError::Unavailable(format!("Redis is unreachable: {}", e.kind_name()));
+            // The operating system's reason (refused, no such host, ...) is safe to show;
+            // Redis's own free text is not.
+            let reason = match std::error::Error::source(&e) {
+                Some(io) if e.is_io_error() => io.to_string(),
+                _ => e.kind_name().to_owned(),
+            };
+            return StoreError::Unavailable(format!("Redis is unreachable: {reason}"));
         }
         // Busy, loading, failing over, read-only replica, out of memory: Redis is there
         // but cannot serve the command now.
@@ -186,6 +192,41 @@ fn outcome(code: i64) -> WriteOutcome {
     }
 }
 
+/// A connection failure naming where (the URL without its password) and the operating
+/// system's reason (connection refused, no such host, ...).
+fn unreachable_at(url: &str, e: StoreError) -> StoreError {
+    match e {
+        StoreError::Unavailable(why) => {
+            StoreError::Unavailable(format!("{why} (redis.url {})", redacted_url(url)))
+        }
+        other => other,
+    }
+}
+
+/// `url` (or a comma-separated list of them) with any password replaced by `***`.
+pub(crate) fn redacted_url(url: &str) -> String {
+    url.split(',')
+        .map(|one| {
+            let one = one.trim();
+            let Some((scheme, rest)) = one.split_once("://") else {
+                return one.to_owned();
+            };
+            match rest.rsplit_once('@') {
+                Some((userinfo, host)) => {
+                    let user = userinfo.split(':').next().unwrap_or("");
+                    if userinfo.contains(':') {
+                        format!("{scheme}://{user}:***@{host}")
+                    } else {
+                        format!("{scheme}://***@{host}")
+                    }
+                }
+                None => one.to_owned(),
+            }
+        })
+        .collect::<Vec<_>>()
+        .join(",")
+}
+
 impl RedisBackend {
     /// Connects; with `client_cache_entries` > 0, over RESP3 with client-side caching of
     /// the reads that opt in (Redis pushes an invalidation when a cached key changes).
@@ -194,10 +235,15 @@ impl RedisBackend {
         let cache = NonZeroUsize::new(settings.client_cache_entries)
             .map(|size| CacheConfig::new().set_mode(CacheMode::OptIn).set_size(size));
         let connection = if settings.cluster {
-            Connection::Cluster(connect_cluster(&settings.url, timeout, cache).await?)
+            connect_cluster(&settings.url, timeout, cache)
+                .await
+                .map(Connection::Cluster)
         } else {
-            Connection::Single(connect_single(&settings.url, timeout, cache).await?)
-        };
+            connect_single(&settings.url, timeout, cache)
+                .await
+                .map(Connection::Single)
+        }
+        .map_err(|e| unreachable_at(&settings.url, e))?;
         Ok(Self {
             connection,
             put_script: Script::new(PUT_IF_VERSION),

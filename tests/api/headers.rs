@@ -45,3 +45,32 @@ async fn every_token_and_admin_response_carries_the_security_headers() {
         assert!(headers.get("server").is_none(), "{case}: a server banner");
     }
 }
+
+#[tokio::test]
+async fn every_response_carries_a_request_id_kept_from_the_caller_when_well_formed() {
+    let app = crate::helpers::spawn_app().await;
+    let plain = app.get("/healthz").await;
+    let generated = plain.headers()["x-request-id"].to_str().unwrap().to_owned();
+    assert_eq!(generated.len(), 32);
+    let again = app.get("/healthz").await;
+    assert_ne!(
+        again.headers()["x-request-id"],
+        generated.as_str(),
+        "one id per request"
+    );
+    let send = |id: &'static str| {
+        app.http
+            .post(app.url("/oauth/token"))
+            .header("x-request-id", id)
+            .form(&[("grant_type", "client_credentials")])
+            .send()
+    };
+    let kept = send("caller-id_1.2:3").await.unwrap();
+    assert_eq!(
+        kept.headers()["x-request-id"],
+        "caller-id_1.2:3",
+        "errors carry it too"
+    );
+    let replaced = send("not well formed!").await.unwrap();
+    assert_eq!(replaced.headers()["x-request-id"].len(), 32);
+}

@@ -272,8 +272,27 @@ async fn verbose_logs_hold_no_secret_hash_key_or_token() {
         );
     }
 
+    // A caller's request id is kept, answered and logged with its request.
+    let traced = http
+        .post(format!("{base}/oauth/token"))
+        .header("x-request-id", "trace-me-4242")
+        .form(&[("grant_type", "password")])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(traced.headers()["x-request-id"], "trace-me-4242");
     stop(server);
     let logs = std::fs::read_to_string(&log_path).unwrap();
+    assert!(
+        logs.lines()
+            .any(|l| l.contains("trace-me-4242") && l.contains("/oauth/token")),
+        "the request id is in the request's log line:\n{}",
+        logs.lines()
+            .filter(|l| l.contains("trace-me"))
+            .take(3)
+            .collect::<Vec<_>>()
+            .join("\n")
+    );
     assert!(
         logs.lines().count() > 20,
         "the server logged too little to judge:\n{logs}"

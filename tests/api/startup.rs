@@ -406,3 +406,133 @@ async fn serve_dev_tls_makes_a_local_ca_once_and_serves_https_with_it() {
     let _ = again.kill();
     let _ = again.wait();
 }
+
+#[tokio::test]
+async fn ctrl_c_finishes_in_flight_requests_before_the_server_exits() {
+    let dir = tempfile::tempdir().unwrap();
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let mut child = Command::new(BINARY)
+        .args(["serve", "--dev"])
+        .env_clear()
+        .env("TOKENMINT_SERVER__BIND", format!("127.0.0.1:{port}"))
+        .env("TOKENMINT_KEYS__DIR", dir.path().join("keys"))
+        // Slow argon2: a secret's creation is in flight long enough to interrupt it.
+        .env("TOKENMINT_ARGON2__ITERATIONS", "60")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut line = String::new();
+    std::io::BufRead::read_line(
+        &mut std::io::BufReader::new(child.stdout.take().unwrap()),
+        &mut line,
+    )
+    .unwrap();
+    let admin: serde_json::Value = serde_json::from_str(&line).unwrap();
+    let base = format!("http://127.0.0.1:{port}");
+    let http = reqwest::Client::new();
+    let token: serde_json::Value = http
+        .post(format!("{base}/oauth/token"))
+        .basic_auth(
+            admin["client_id"].as_str().unwrap(),
+            admin["client_secret"].as_str(),
+        )
+        .form(&[("grant_type", "client_credentials")])
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let token = token["access_token"].as_str().unwrap().to_owned();
+    let create = tokio::spawn({
+        let (http, base) = (http.clone(), base.clone());
+        async move {
+            http.post(format!("{base}/api/v1/organizations/org_a/clients"))
+                .bearer_auth(token)
+                .json(&serde_json::json!({"name": "in flight"}))
+                .send()
+                .await
+        }
+    });
+    tokio::time::sleep(Duration::from_millis(150)).await;
+    let interrupted = Command::new("kill")
+        .args(["-INT", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(interrupted.success());
+    let answer = create
+        .await
+        .unwrap()
+        .expect("the in-flight request is answered");
+    assert_eq!(answer.status(), reqwest::StatusCode::CREATED);
+    let status = child.wait().unwrap();
+    assert!(
+        status.success(),
+        "Ctrl-C ends the server with exit 0: {status:?}"
+    );
+    let mut logs = String::new();
+    std::io::Read::read_to_string(&mut child.stderr.take().unwrap(), &mut logs).unwrap();
+    assert!(logs.contains("tokenmint listening"), "{logs}");
+    assert!(
+        !logs.contains('\u{1b}'),
+        "logs to a pipe carry no colour codes: {logs}"
+    );
+}
+
+#[test]
+fn flags_and_operating_system_errors_name_the_setting_and_the_reason() {
+    let run = |args: &[&str], env: &[(&str, &str)]| {
+        let mut command = Command::new(BINARY);
+        command.args(args).env_clear();
+        for (key, value) in env {
+            command.env(key, value);
+        }
+        let output = command.output().unwrap();
+        (
+            output.status.code(),
+            String::from_utf8_lossy(&output.stderr).into_owned(),
+        )
+    };
+    // A port someone else holds: the setting, the reason and the way out.
+    let held = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let address = held.local_addr().unwrap().to_string();
+    let (code, stderr) = run(&["serve", "--dev", "--bind", &address], &[]);
+    assert_ne!(code, Some(0));
+    for part in ["server.bind", address.as_str(), "in use", "--bind"] {
+        assert!(stderr.contains(part), "{part:?} in {stderr}");
+    }
+    // --config names a file that wins over TOKENMINT_CONFIG, and its mistakes name it.
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("tokenmint.toml");
+    std::fs::write(&file, "[server]\nworkers = 5000\n").unwrap();
+    let (code, stderr) = run(
+        &["--config", file.to_str().unwrap(), "serve"],
+        &[("TOKENMINT_CONFIG", "/nonexistent.toml")],
+    );
+    assert_eq!(code, Some(2), "{stderr}");
+    assert!(stderr.contains("server.workers"), "{stderr}");
+    let (code, stderr) = run(&["--config", "/nonexistent.toml", "serve"], &[]);
+    assert_eq!(code, Some(2));
+    assert!(stderr.contains("--config /nonexistent.toml"), "{stderr}");
+    // Redis that cannot be reached: the URL (password hidden) and the operating system's
+    // reason.
+    let closed = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let url = format!("redis://:hunter2@127.0.0.1:{closed}");
+    let (code, stderr) = run(&["bootstrap-admin"], &[("TOKENMINT_REDIS__URL", &url)]);
+    assert_ne!(code, Some(0));
+    assert!(stderr.contains("refused"), "{stderr}");
+    assert!(
+        stderr.contains(&format!("redis://:***@127.0.0.1:{closed}")),
+        "{stderr}"
+    );
+    assert!(!stderr.contains("hunter2"), "the password is never printed");
+}
