@@ -148,12 +148,25 @@ curl -sf -d grant_type=client_credentials -d "client_id=$WARM_ID" -d "client_sec
 # each round gives one ratio, and the table shows medians.
 cp "$(token_lua "$WARM_ID" "$WARM_SECRET")" "$work/warm.lua"
 sign_rate ES256
+# A second server on the same keys and Redis with metrics off, measured in the same rounds:
+# what /metrics costs the token endpoint.
+OFF_PORT=$(free_port)
+TOKENMINT_METRICS__ENABLED=false TOKENMINT_KEYS__DIR="$work/keys-ES256" \
+  TOKENMINT_SERVER__BIND="127.0.0.1:$OFF_PORT" "$BIN" serve >"$work/server-off.log" 2>&1 &
+OFF_PID=$!
+pids+=("$OFF_PID")
+until curl -sf "http://127.0.0.1:$OFF_PORT/readyz" >/dev/null 2>&1; do sleep 0.1; done
+curl -sf -d grant_type=client_credentials -d "client_id=$WARM_ID" -d "client_secret=$WARM_SECRET" \
+  "http://127.0.0.1:$OFF_PORT/oauth/token" >/dev/null
 HS=()
 TS=()
+OS=()
 for _ in $(seq "$ROUNDS"); do
   HS+=("$(measure "$CONNECTIONS" "$SECONDS_EACH" "$BASE/healthz")")
   TS+=("$(measure "$CONNECTIONS" "$SECONDS_EACH" "$BASE/oauth/token" "$work/warm.lua")")
+  OS+=("$(measure "$CONNECTIONS" "$SECONDS_EACH" "http://127.0.0.1:$OFF_PORT/oauth/token" "$work/warm.lua")")
 done
+kill -TERM "$OFF_PID"; wait "$OFF_PID" || true
 # Median rps and p99 of several "rps p99 errors" lines; errors summed.
 median() { python3 -c '
 import statistics, sys
@@ -161,6 +174,8 @@ runs = [line.split()[:3] for line in sys.argv[1:]]
 print(f"{statistics.median(float(r[0]) for r in runs):.0f} {statistics.median(float(r[1]) for r in runs):.2f} {sum(int(r[2]) for r in runs)}")' "$@"; }
 HEALTHZ=$(median "${HS[@]}")
 TOKEN[ES256]=$(median "${TS[@]}")
+METRICS_OFF=$(median "${OS[@]}")
+METRICS_PAIRS=$(for i in "${!TS[@]}"; do echo -n "$(echo "${TS[$i]}" | cut -d' ' -f1),$(echo "${OS[$i]}" | cut -d' ' -f1) "; done)
 ROUND_PAIRS=$(for i in "${!HS[@]}"; do echo -n "$(echo "${HS[$i]}" | cut -d' ' -f1),$(echo "${TS[$i]}" | cut -d' ' -f1) "; done)
 
 # Cold path: COLD clients never used, then their first requests (argon2 each) fired while
@@ -224,7 +239,8 @@ done
 python3 - "$HEALTHZ" "${TOKEN[ES256]}" "${TOKEN[EdDSA]}" "${TOKEN[RS256]}" "$TOKEN_SEEDED" "$DURING" "$TOKEN_UNSEEDED" \
   "${SIGN[ES256]}" "${SIGN[EdDSA]}" "${SIGN[RS256]}" "$CORES" "$COLD" "$COLD_OK" "$COLD_BUSY" "$cold_seconds" \
   "$ARGON2_BOUND" "$ARGON2_PEAK" "$ADMIN_CREATE" "$ADMIN_GET" "$PEAK_RSS_KB" "$STORED" "$SEED_SECONDS" \
-  "$SECONDS_EACH" "$CONNECTIONS" "$ROUND_PAIRS" "$COLD_CREATED" "${COLD_OTHER:-none}" "$ADMIN_GRPC" <<'PY'
+  "$SECONDS_EACH" "$CONNECTIONS" "$ROUND_PAIRS" "$COLD_CREATED" "${COLD_OTHER:-none}" "$ADMIN_GRPC" \
+  "$METRICS_OFF" "$METRICS_PAIRS" <<'PY'
 import os, platform, subprocess, sys
 a = sys.argv[1:]
 def run(v): return v.split()[0:3]
@@ -244,6 +260,11 @@ def cmd(c):
     except Exception: return "?"
 cpu = cmd("lscpu | sed -n 's/^Model name:[[:space:]]*//p'") or platform.processor()
 mem = cmd("free -g | awk '/Mem:/ {print $2\" GiB\"}'")
+off = run(a[27])
+metric_rounds = [tuple(float(x) for x in pair.split(",")) for pair in a[28].split()]
+costs = sorted(1 - on / off_ for on, off_ in metric_rounds)
+metrics_cost = costs[len(costs) // 2] if len(costs) % 2 else sum(costs[len(costs) // 2 - 1:len(costs) // 2 + 1]) / 2
+metrics_line = "Metrics cost (ES256 warm req/s with metrics on, off, cost): " + "; ".join(f"{o:.0f}, {f_:.0f}, {1 - o / f_:.1%}" for o, f_ in metric_rounds) + f". Median cost {metrics_cost:.1%}."
 checks = [
     ("ES256 warm >= 25% of /healthz req/s (median of the rounds' ratios)", ratio >= 0.25, f"{ratio:.1%}"),
     ("ES256 warm p99 < 10 ms", f(es[1]) < 10, f"{es[1]} ms"),
@@ -251,11 +272,13 @@ checks = [
     ("warm p99 < 50 ms during the cold storm", f(during[1]) < 50, f"{during[1]} ms"),
     ("argon2 concurrency never above its bound", peak <= bound, f"peak {peak} / bound {bound}"),
     ("server RSS < 150 MB", rss_mb < 150, f"{rss_mb:.0f} MB"),
+    ("metrics cost the warm ES256 token rate < 3% (median of the rounds)", metrics_cost < 0.03, f"{metrics_cost:.1%}"),
     (f"token latency unchanged with {stored} clients stored", f(seeded[1]) <= max(1.5 * f(unseeded[1]), f(unseeded[1]) + 1.0), f"p99 {unseeded[1]} -> {seeded[1]} ms, {unseeded[0]} -> {seeded[0]} req/s (back to back)"),
 ]
 rows = [
     (f"/healthz (framework ceiling; median of {len(rounds)} rounds)", healthz[0], healthz[1], healthz[2]),
     (f"token, ES256, warm (median of {len(rounds)} rounds, alternating with /healthz)", es[0], es[1], es[2]),
+    (f"token, ES256, warm, metrics off (median of {len(rounds)} rounds, same rounds)", off[0], off[1], off[2]),
     ("token, EdDSA, warm", ed[0], ed[1], ed[2]),
     ("token, RS256, warm", rs[0], rs[1], rs[2]),
     ("token, ES256, warm, just before seeding", unseeded[0], unseeded[1], unseeded[2]),
@@ -275,7 +298,7 @@ verdicts = ["| target | result | |", "|---|---|---|"] + [f"| {n} | {v} | {'PASS'
 cold_created, cold_other = int(a[24]), a[25]
 cold_line = f"Cold path: {cold_created} of {cold} clients created, then their first token requests (argon2 each, 32 at a time) finished in {cold_s} s: {cold_ok} x 200, {cold_busy} x 503 (queue full, Retry-After), other statuses: {cold_other} (000 is a curl error); argon2 ran at most {peak} at once (bound {bound})."
 seed_line = f"Seeding: {stored} clients stored ({seed_s} s to write the seeded ones directly)."
-print("\n".join(table)); print(); print(rounds_line); print(); print("\n".join(signs)); print(); print(cold_line); print(seed_line); print(); print("\n".join(verdicts))
+print("\n".join(table)); print(); print(rounds_line); print(); print(metrics_line); print(); print("\n".join(signs)); print(); print(cold_line); print(seed_line); print(); print("\n".join(verdicts))
 doc = f"""# tokenmint benchmarks
 
 Written by `scripts/bench.sh` (re-run it to refresh). Load generator and server share the
@@ -298,12 +321,16 @@ machine, so every figure is relative to the same run's `/healthz`.
   fired 32 at a time with curl while wrk measures warm requests (16 connections).
 - Seeding: `target/release/examples/seed` writes clients directly into Redis.
 - Peak RSS: `VmHWM` of each server process, the largest reported.
+- Metrics cost: a second ES256 server on the same keys and Redis with `metrics.enabled =
+  false`, measured in the same rounds as the first.
 
 ## Results
 
 {chr(10).join(table)}
 
 {rounds_line}
+
+{metrics_line}
 
 {chr(10).join(signs)}
 

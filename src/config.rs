@@ -31,6 +31,7 @@ pub struct Settings {
     pub argon2: Argon2Settings,
     pub bruteforce: BruteForceSettings,
     pub usage: UsageSettings,
+    pub metrics: MetricsSettings,
     pub log: LogSettings,
 }
 
@@ -176,6 +177,12 @@ pub struct BruteForceSettings {
     pub window: Duration,
     pub max_per_client_address: NonZeroU64,
     pub max_per_address: NonZeroU64,
+}
+
+#[derive(Clone, Debug, Deserialize)]
+pub struct MetricsSettings {
+    pub enabled: bool,
+    pub max_client_labels: usize,
 }
 
 #[derive(Clone, Debug, Deserialize)]
@@ -487,6 +494,7 @@ impl Settings {
             ("bruteforce.window_secs", wide(b.window.as_secs()), 1..=86_400, " s"),
             ("bruteforce.max_per_client_address", wide(b.max_per_client_address.get()), 1..=1_000_000, ""),
             ("bruteforce.max_per_address", wide(b.max_per_address.get()), 1..=1_000_000, ""),
+            ("metrics.max_client_labels", wide(self.metrics.max_client_labels), 0..=10_000, ""),
             ("usage.write_interval_secs", wide(self.usage.write_interval.as_secs()), 1..=86_400, " s"),
         ];
         for (setting, value, range, unit) in ranges {

@@ -37,9 +37,18 @@ impl ClientGrpc {
 
 type Answer<T> = Result<Response<T>, Status>;
 
-/// Runs `call`, answering its admin error as a gRPC status.
-fn answer<T>(result: Result<T, AdminError>) -> Answer<T> {
-    result.map(Response::new).map_err(|e| status(&e))
+/// Answers the call `method`, its admin error as a gRPC status; counted by method and code.
+fn answer<T>(method: &str, result: Result<T, AdminError>) -> Answer<T> {
+    let answer = result.map(Response::new).map_err(|e| status(&e));
+    let code = match &answer {
+        Ok(_) => tonic::Code::Ok,
+        Err(status) => status.code(),
+    };
+    crate::metrics::inc_vec(
+        |m| &m.admin_requests,
+        &["grpc", method, &format!("{code:?}")],
+    );
+    answer
 }
 
 #[tonic::async_trait]
@@ -49,6 +58,7 @@ impl ClientService for ClientGrpc {
         request: Request<pb::CreateOrganizationClientRequest>,
     ) -> Answer<pb::CreateOrganizationClientResponse> {
         answer(
+            "CreateOrganizationClient",
             async {
                 let admin = self.admin(&request).await?;
                 let body = request.get_ref();
@@ -75,6 +85,7 @@ impl ClientService for ClientGrpc {
         request: Request<pb::GetOrganizationClientRequest>,
     ) -> Answer<pb::GetOrganizationClientResponse> {
         answer(
+            "GetOrganizationClient",
             async {
                 let admin = self.admin(&request).await?;
                 let body = request.get_ref();
@@ -96,6 +107,7 @@ impl ClientService for ClientGrpc {
         request: Request<pb::UpdateOrganizationClientRequest>,
     ) -> Answer<pb::UpdateOrganizationClientResponse> {
         answer(
+            "UpdateOrganizationClient",
             async {
                 let admin = self.admin(&request).await?;
                 let body = request.get_ref();
@@ -120,6 +132,7 @@ impl ClientService for ClientGrpc {
         request: Request<pb::DeleteOrganizationClientRequest>,
     ) -> Answer<()> {
         answer(
+            "DeleteOrganizationClient",
             async {
                 let admin = self.admin(&request).await?;
                 let body = request.get_ref();
@@ -137,6 +150,7 @@ impl ClientService for ClientGrpc {
         request: Request<pb::CreateOrganizationClientSecretRequest>,
     ) -> Answer<pb::CreateOrganizationClientSecretResponse> {
         answer(
+            "CreateOrganizationClientSecret",
             async {
                 let admin = self.admin(&request).await?;
                 let body = request.get_ref();
@@ -163,6 +177,7 @@ impl ClientService for ClientGrpc {
         request: Request<pb::DeleteOrganizationClientSecretRequest>,
     ) -> Answer<()> {
         answer(
+            "DeleteOrganizationClientSecret",
             async {
                 let admin = self.admin(&request).await?;
                 let body = request.get_ref();
@@ -186,6 +201,7 @@ impl ClientService for ClientGrpc {
         request: Request<pb::ListOrganizationClientsRequest>,
     ) -> Answer<pb::ListOrganizationClientsResponse> {
         answer(
+            "ListOrganizationClients",
             async {
                 let admin = self.admin(&request).await?;
                 let body = request.get_ref();

@@ -28,6 +28,7 @@ pub mod domain;
 pub mod grpc;
 pub(crate) mod http;
 pub(crate) mod listener;
+pub mod metrics;
 pub mod oauth;
 pub mod proto;
 pub mod startup;

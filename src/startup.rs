@@ -65,6 +65,14 @@ impl Services {
             &settings.tokens.typ,
         )?);
         let hasher = Hasher::new(&settings.argon2)?;
+        crate::metrics::configure(settings.metrics.enabled, settings.metrics.max_client_labels);
+        if let Some(m) = crate::metrics::get() {
+            let active = keys.active();
+            m.signing_key.reset();
+            m.signing_key
+                .with_label_values(&[active.kid.as_str(), active.alg.name()])
+                .set(1);
+        }
         let tokens = TokenService::new(
             settings,
             issuer.clone(),
@@ -192,6 +200,21 @@ impl Application {
     }
 }
 
+/// Counts an admin request by face, method and status (`tokenmint_admin_requests_total`).
+async fn count_admin(
+    face: &'static str,
+    req: ServiceRequest,
+    next: Next<impl MessageBody + 'static>,
+) -> Result<ServiceResponse<impl MessageBody>, actix_web::Error> {
+    let method = req.method().clone();
+    let response = next.call(req).await?;
+    crate::metrics::inc_vec(
+        |m| &m.admin_requests,
+        &[face, method.as_str(), response.status().as_str()],
+    );
+    Ok(response)
+}
+
 /// 431 for a request whose headers add up to more than `server.max_header_bytes` (actix
 /// itself only caps the whole head, at 128 KiB).
 async fn limit_header_bytes(
@@ -232,6 +255,7 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
     let resource = |path: &str| web::resource(path).default_service(web::to(method_not_allowed));
     cfg.service(resource("/healthz").route(web::get().to(health::healthz)))
         .service(resource("/readyz").route(web::get().to(health::readyz)))
+        .service(resource("/metrics").route(web::get().to(health::metrics)))
         .service(resource("/oauth/token").route(web::post().to(token::token)))
         .service(resource("/v1/oauth/token").route(web::post().to(token::confidence_token)))
         .service(resource("/.well-known/jwks.json").route(web::get().to(discovery::jwks)))
@@ -247,6 +271,7 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
         .service(
             web::scope("/api/v1/organizations/{organization_id}/clients")
                 .wrap(DefaultHeaders::new().add(("Cache-Control", "no-store")))
+                .wrap(from_fn(|req, next| count_admin("organization", req, next)))
                 .service(
                     resource("")
                         .route(web::post().to(org_clients::create))
@@ -269,6 +294,7 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
         .service(
             web::scope("/v1/clients")
                 .wrap(DefaultHeaders::new().add(("Cache-Control", "no-store")))
+                .wrap(from_fn(|req, next| count_admin("v1", req, next)))
                 .service(
                     resource("")
                         .route(web::post().to(v1_clients::create))

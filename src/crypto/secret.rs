@@ -175,6 +175,8 @@ pub struct Hasher {
     /// The number of pool threads, and the most computations seen running at once
     /// (reported by `/readyz`, so a benchmark can show the bound holds).
     bound: usize,
+    /// Running plus queued at most (the semaphore's size).
+    capacity: usize,
     peak: Arc<AtomicUsize>,
     /// Computations finished since start (reported by `/readyz`).
     runs: Arc<AtomicU64>,
@@ -232,6 +234,7 @@ impl Hasher {
             admitted: Arc::new(Semaphore::new(threads + settings.max_queue)),
             jobs,
             bound: threads,
+            capacity: threads + settings.max_queue,
             peak,
             runs,
             dummy: Arc::new(dummy),
@@ -240,7 +243,16 @@ impl Hasher {
 
     /// A place among the running and queued computations, or `Busy` at once.
     fn admit(&self) -> Result<tokio::sync::SemaphorePermit<'_>, HashError> {
-        self.admitted.try_acquire().map_err(|_| HashError::Busy)
+        self.admitted.try_acquire().map_err(|_| {
+            crate::metrics::inc(|m| &m.argon2_rejected);
+            HashError::Busy
+        })
+    }
+
+    /// Computations running or queued now.
+    pub fn in_flight(&self) -> usize {
+        self.capacity
+            .saturating_sub(self.admitted.available_permits())
     }
 
     /// Runs `work` on the pool once admitted; waits without blocking the caller's thread.
@@ -256,6 +268,7 @@ impl Hasher {
             // Counted before the caller hears the answer, so a caller that has its answer
             // always finds its run counted.
             runs.fetch_add(1, Ordering::SeqCst);
+            crate::metrics::inc(|m| &m.argon2_runs);
             let _ = done.send(out);
         });
         self.jobs.send(job).map_err(|_| HashError::Worker)?;

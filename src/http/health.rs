@@ -10,6 +10,20 @@ pub async fn healthz() -> HttpResponse {
     HttpResponse::Ok().json(json!({"status": "ok"}))
 }
 
+/// `GET /metrics`: every series in the Prometheus text format (404 when metrics are off).
+pub async fn metrics(tokens: web::Data<TokenService>) -> HttpResponse {
+    let Some(m) = crate::metrics::get() else {
+        return HttpResponse::NotFound().json(json!({
+            "error": {"code": 404, "status": "NOT_FOUND", "message": "metrics are disabled (metrics.enabled)"}
+        }));
+    };
+    m.argon2_in_flight
+        .set(i64::try_from(tokens.argon2_in_flight()).unwrap_or(i64::MAX));
+    HttpResponse::Ok()
+        .content_type("text/plain; version=0.0.4; charset=utf-8")
+        .body(m.render())
+}
+
 /// 200 only when the store answers and a signing key is loaded (it always is once the
 /// server has started: it refuses to start without one).
 pub async fn readyz(tokens: web::Data<TokenService>) -> HttpResponse {

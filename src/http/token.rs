@@ -39,6 +39,38 @@ async fn issue(
     tokens: web::Data<TokenService>,
     http: web::Data<HttpSettings>,
 ) -> Result<HttpResponse, OAuthError> {
+    let started = std::time::Instant::now();
+    let request = match read_request(dialect, &req, payload, &http).await {
+        Ok(request) => request,
+        Err(e) => {
+            tokens.count_refused(&e, started);
+            return Err(e);
+        }
+    };
+    let text = |name| req.headers().get(name).and_then(|v| v.to_str().ok());
+    let peer = req
+        .peer_addr()
+        .map_or(IpAddr::from([127, 0, 0, 1]), |a| a.ip());
+    let forwarded = text(header::HeaderName::from_static("x-forwarded-for"));
+    let source = source_address(peer, forwarded, &http.trusted_proxies);
+    let response = tokens.issue(request, source).await?;
+    Ok(HttpResponse::Ok()
+        .insert_header((header::CACHE_CONTROL, "no-store"))
+        .insert_header((header::PRAGMA, "no-cache"))
+        .insert_header(header::ContentType::json())
+        .body(match dialect {
+            Dialect::OAuth => response.to_json(),
+            Dialect::Confidence => response.to_confidence_json(),
+        }))
+}
+
+/// The token request in `req`'s body, as `dialect` names its parameters.
+async fn read_request(
+    dialect: Dialect,
+    req: &HttpRequest,
+    payload: web::Payload,
+    http: &HttpSettings,
+) -> Result<TokenRequest, OAuthError> {
     // RFC 6749 §3.2 and §2.3.1: parameters and credentials go in the body. A URL ends up in
     // proxy and access logs, so one that carries any is refused rather than read.
     if !req.query_string().is_empty() {
@@ -62,24 +94,10 @@ async fn issue(
             }
         })?;
     let text = |name| req.headers().get(name).and_then(|v| v.to_str().ok());
-    let request = TokenRequest::parse_as(
+    TokenRequest::parse_as(
         dialect,
         text(header::CONTENT_TYPE),
         text(header::AUTHORIZATION),
         &body,
-    )?;
-    let peer = req
-        .peer_addr()
-        .map_or(IpAddr::from([127, 0, 0, 1]), |a| a.ip());
-    let forwarded = text(header::HeaderName::from_static("x-forwarded-for"));
-    let source = source_address(peer, forwarded, &http.trusted_proxies);
-    let response = tokens.issue(request, source).await?;
-    Ok(HttpResponse::Ok()
-        .insert_header((header::CACHE_CONTROL, "no-store"))
-        .insert_header((header::PRAGMA, "no-cache"))
-        .insert_header(header::ContentType::json())
-        .body(match dialect {
-            Dialect::OAuth => response.to_json(),
-            Dialect::Confidence => response.to_confidence_json(),
-        }))
+    )
 }

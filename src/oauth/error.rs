@@ -39,7 +39,7 @@ pub enum OAuthError {
 }
 
 impl OAuthError {
-    fn code(&self) -> &'static str {
+    pub(crate) fn code(&self) -> &'static str {
         match self {
             Self::InvalidRequest(_) | Self::BodyTooLarge(_) | Self::BodyTimeout(_) => {
                 "invalid_request"

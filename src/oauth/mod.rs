@@ -151,7 +151,41 @@ impl TokenService {
         request: TokenRequest,
         source: IpAddr,
     ) -> Result<TokenResponse, OAuthError> {
-        issue(self, request, source).await
+        let Some(metrics) = crate::metrics::get() else {
+            return issue(self, request, source).await;
+        };
+        let started = std::time::Instant::now();
+        // Only a well-formed id becomes a label: a caller may put anything in that field.
+        let client = ClientId::parse(&request.credentials.client_id);
+        let result = issue(self, request, source).await;
+        let outcome = match &result {
+            Ok(_) => "ok",
+            Err(e) => e.code(),
+        };
+        metrics.token(
+            client.as_ref().map(ClientId::as_str),
+            self.keys.active().alg.name(),
+            outcome,
+            started.elapsed(),
+        );
+        result
+    }
+
+    /// Counts a token request refused before it reached [`Self::issue`] (a malformed one).
+    pub fn count_refused(&self, error: &OAuthError, started: std::time::Instant) {
+        if let Some(metrics) = crate::metrics::get() {
+            metrics.token(
+                None,
+                self.keys.active().alg.name(),
+                error.code(),
+                started.elapsed(),
+            );
+        }
+    }
+
+    /// argon2 computations running or queued now.
+    pub fn argon2_in_flight(&self) -> usize {
+        self.hasher.in_flight()
     }
 }
 
@@ -175,6 +209,7 @@ async fn issue(
         .await
         .map_err(store_error)?;
     if let Verdict::Blocked { retry_after_secs } = verdict {
+        crate::metrics::inc(|m| &m.lockouts);
         return Err(OAuthError::TooManyAttempts { retry_after_secs });
     }
     let (prepared, index) = match authenticate(state, &request, client_id.as_ref(), &attempt).await
@@ -187,6 +222,7 @@ async fn issue(
             let verdict = state.guard.failed(&attempt).await.map_err(store_error)?;
             return Err(match verdict {
                 Verdict::Blocked { retry_after_secs } => {
+                    crate::metrics::inc(|m| &m.lockouts);
                     OAuthError::TooManyAttempts { retry_after_secs }
                 }
                 Verdict::Allowed => e,
@@ -340,6 +376,10 @@ async fn authenticate(
                 .matches(&slot.verified, s, &credentials.secret)
         })
         .map(|(index, _, _)| *index);
+    if !candidates.is_empty() {
+        let result = if matched.is_some() { "hit" } else { "miss" };
+        crate::metrics::inc_vec(|m| &m.verified_cache, &[result]);
+    }
     if matched.is_none() {
         let verify = |hash| async move {
             if let Verdict::Blocked { retry_after_secs } =

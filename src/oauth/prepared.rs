@@ -126,8 +126,10 @@ impl PreparedClients {
         if let Some(prepared) = self.entries.get(id)
             && prepared.document == document
         {
+            crate::metrics::inc_vec(|m| &m.client_cache, &["hit"]);
             return Ok(prepared);
         }
+        crate::metrics::inc_vec(|m| &m.client_cache, &["miss"]);
         // Calls for one client run one at a time here: concurrent requests bringing a new
         // version share one preparation (and so one set of verifications in flight).
         let mut prepared = None;

@@ -130,6 +130,21 @@ impl From<redis::RedisError> for StoreError {
     /// Whether retrying later can help decides 503 or 500. The message names the error's
     /// kind and code, never its free text (which can echo arguments).
     fn from(e: redis::RedisError) -> Self {
+        let timeout = e.is_timeout();
+        let error = classify(e);
+        let kind = match &error {
+            StoreError::Unavailable(_) if timeout => "timeout",
+            StoreError::Unavailable(_) => "unavailable",
+            _ => "failed",
+        };
+        crate::metrics::inc_vec(|m| &m.redis_errors, &[kind]);
+        error
+    }
+}
+
+/// [`StoreError`] of a Redis error: unavailable (503) or failed (500).
+fn classify(e: redis::RedisError) -> StoreError {
+    {
         use redis::{ErrorKind, ServerErrorKind};
         if e.is_timeout()
             || e.is_io_error()

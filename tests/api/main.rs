@@ -11,6 +11,7 @@ mod grpc;
 mod headers;
 mod helpers;
 mod log_hygiene;
+mod metrics;
 mod org_clients;
 mod outage;
 mod overload;
