@@ -15,8 +15,8 @@ use std::time::Duration;
 
 use parking_lot::Mutex;
 use prometheus::{
-    Encoder, HistogramOpts, HistogramVec, IntCounter, IntCounterVec, IntGauge, IntGaugeVec, Opts,
-    Registry, TextEncoder,
+    Encoder, Histogram, HistogramOpts, HistogramVec, IntCounter, IntCounterVec, IntGauge,
+    IntGaugeVec, Opts, Registry, TextEncoder,
 };
 
 static ENABLED: AtomicBool = AtomicBool::new(true);
@@ -36,6 +36,12 @@ pub struct Metrics {
     pub admin_requests: IntCounterVec,
     pub redis_errors: IntCounterVec,
     pub signing_key: IntGaugeVec,
+    /// Series of the warm token path, resolved once (a label lookup hashes and locks).
+    pub token_ok_seconds: Histogram,
+    pub verified_hit: IntCounter,
+    pub verified_miss: IntCounter,
+    pub client_hit: IntCounter,
+    pub client_miss: IntCounter,
     labelled_clients: Mutex<HashSet<String>>,
 }
 
@@ -96,7 +102,26 @@ static METRICS: LazyLock<Metrics> = LazyLock::new(|| {
         .register(Box::new(build.clone()))
         .expect("registered once");
     build.with_label_values(&[env!("CARGO_PKG_VERSION")]).set(1);
+    let verified_cache = counter_vec(
+        &registry,
+        "verified_secret_cache_total",
+        "Secret checks answered by the verified-secret cache (hit) or by argon2 (miss)",
+        &["result"],
+    );
+    let client_cache = counter_vec(
+        &registry,
+        "client_cache_total",
+        "Client documents found prepared (hit) or decoded anew (miss)",
+        &["result"],
+    );
     Metrics {
+        token_ok_seconds: token_seconds.with_label_values(&["ok"]),
+        verified_hit: verified_cache.with_label_values(&["hit"]),
+        verified_miss: verified_cache.with_label_values(&["miss"]),
+        client_hit: client_cache.with_label_values(&["hit"]),
+        client_miss: client_cache.with_label_values(&["miss"]),
+        verified_cache,
+        client_cache,
         tokens: counter_vec(
             &registry,
             "tokens_total",
@@ -114,18 +139,6 @@ static METRICS: LazyLock<Metrics> = LazyLock::new(|| {
             &registry,
             "argon2_rejected_total",
             "argon2 computations refused at once because the queue was full",
-        ),
-        verified_cache: counter_vec(
-            &registry,
-            "verified_secret_cache_total",
-            "Secret checks answered by the verified-secret cache (hit) or by argon2 (miss)",
-            &["result"],
-        ),
-        client_cache: counter_vec(
-            &registry,
-            "client_cache_total",
-            "Client documents found prepared (hit) or decoded anew (miss)",
-            &["result"],
         ),
         lockouts: counter(
             &registry,
@@ -182,7 +195,14 @@ impl Metrics {
         "other".into()
     }
 
-    /// One token request's outcome and time.
+    /// The counter of successful tokens of `client` signed with `alg` (the warm path keeps
+    /// it with its prepared client, so it looks this up once per client version).
+    pub fn token_ok_counter(&self, client: &str, alg: &str) -> IntCounter {
+        let client = self.client_label(Some(client));
+        self.tokens.with_label_values(&[client.as_str(), alg, "ok"])
+    }
+
+    /// One refused token request's outcome and time.
     pub fn token(&self, client: Option<&str>, alg: &str, outcome: &str, took: Duration) {
         let client = self.client_label(client);
         self.tokens

@@ -158,16 +158,18 @@ impl TokenService {
         // Only a well-formed id becomes a label: a caller may put anything in that field.
         let client = ClientId::parse(&request.credentials.client_id);
         let result = issue(self, request, source).await;
-        let outcome = match &result {
-            Ok(_) => "ok",
-            Err(e) => e.code(),
-        };
-        metrics.token(
-            client.as_ref().map(ClientId::as_str),
-            self.keys.active().alg.name(),
-            outcome,
-            started.elapsed(),
-        );
+        match &result {
+            // Counted by `issue`, with the counter its prepared client keeps.
+            Ok(_) => metrics
+                .token_ok_seconds
+                .observe(started.elapsed().as_secs_f64()),
+            Err(e) => metrics.token(
+                client.as_ref().map(ClientId::as_str),
+                self.keys.active().alg.name(),
+                e.code(),
+                started.elapsed(),
+            ),
+        }
         result
     }
 
@@ -257,6 +259,22 @@ async fn issue(
         &secret.id,
         &prepared.secret(index).last_write,
     );
+    if let Some(metrics) = crate::metrics::get() {
+        let alg = state.keys.active().alg.name();
+        let (counted_alg, counter) = prepared.ok_tokens.get_or_init(|| {
+            (
+                alg,
+                metrics.token_ok_counter(client.client_id.as_str(), alg),
+            )
+        });
+        if *counted_alg == alg {
+            counter.inc();
+        } else {
+            metrics
+                .token_ok_counter(client.client_id.as_str(), alg)
+                .inc();
+        }
+    }
     Ok(TokenResponse {
         access_token,
         token_type: "Bearer",
@@ -377,8 +395,11 @@ async fn authenticate(
         })
         .map(|(index, _, _)| *index);
     if !candidates.is_empty() {
-        let result = if matched.is_some() { "hit" } else { "miss" };
-        crate::metrics::inc_vec(|m| &m.verified_cache, &[result]);
+        if matched.is_some() {
+            crate::metrics::inc(|m| &m.verified_hit);
+        } else {
+            crate::metrics::inc(|m| &m.verified_miss);
+        }
     }
     if matched.is_none() {
         let verify = |hash| async move {

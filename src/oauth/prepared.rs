@@ -49,6 +49,8 @@ pub struct Prepared {
     pub client: Client,
     /// At each secret's index in `client.secrets`.
     secrets: Box<[SecretState]>,
+    /// The counter of this client's successful tokens and the algorithm it is for.
+    pub ok_tokens: OnceLock<(&'static str, prometheus::IntCounter)>,
 }
 
 impl Prepared {
@@ -72,6 +74,7 @@ impl Prepared {
             document,
             client,
             secrets,
+            ok_tokens: OnceLock::new(),
         })
     }
 
@@ -126,10 +129,10 @@ impl PreparedClients {
         if let Some(prepared) = self.entries.get(id)
             && prepared.document == document
         {
-            crate::metrics::inc_vec(|m| &m.client_cache, &["hit"]);
+            crate::metrics::inc(|m| &m.client_hit);
             return Ok(prepared);
         }
-        crate::metrics::inc_vec(|m| &m.client_cache, &["miss"]);
+        crate::metrics::inc(|m| &m.client_miss);
         // Calls for one client run one at a time here: concurrent requests bringing a new
         // version share one preparation (and so one set of verifications in flight).
         let mut prepared = None;
