@@ -469,3 +469,64 @@ impl Drop for OwnRedis {
         self.stop();
     }
 }
+
+/// A port free on 127.0.0.1 now (bound, then released).
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+/// The real binary running `serve --dev` (plus `args`) on `port`, with only `env` and its
+/// keys in `keys`; its logs go to `server.log` beside `keys` (a file, so a chatty server
+/// never blocks on a full pipe). Started once the admin client it prints is read.
+pub struct DevProcess {
+    pub child: std::process::Child,
+    pub admin: Value,
+    pub base: String,
+    log: PathBuf,
+}
+
+impl DevProcess {
+    pub fn start(port: u16, keys: &std::path::Path, args: &[&str], env: &[(&str, &str)]) -> Self {
+        let mut command = std::process::Command::new(env!("CARGO_BIN_EXE_tokenmint"));
+        command
+            .args(["serve", "--dev"])
+            .args(args)
+            .env_clear()
+            .env("TOKENMINT_SERVER__BIND", format!("127.0.0.1:{port}"))
+            .env("TOKENMINT_KEYS__DIR", keys)
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::fs::File::create(keys.with_file_name("server.log")).unwrap());
+        for (key, value) in env {
+            command.env(key, value);
+        }
+        let mut child = command.spawn().unwrap();
+        let mut line = String::new();
+        std::io::BufRead::read_line(
+            &mut std::io::BufReader::new(child.stdout.take().unwrap()),
+            &mut line,
+        )
+        .unwrap();
+        let admin: Value = serde_json::from_str(&line).expect("the admin client on stdout");
+        Self {
+            child,
+            base: format!("http://127.0.0.1:{port}"),
+            admin,
+            log: keys.with_file_name("server.log"),
+        }
+    }
+
+    /// What the server has logged so far.
+    pub fn logs(&self) -> String {
+        std::fs::read_to_string(&self.log).unwrap_or_default()
+    }
+
+    /// Kills the process (tests that stop it gracefully signal it themselves).
+    pub fn kill(mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}

@@ -1,17 +1,13 @@
 //! `GET /metrics` from the real binary (its own process, so its own registry): the series
 //! move with real traffic, and none carries a secret or a token.
 
-use std::process::{Command, Stdio};
-
 use reqwest::StatusCode;
 use serde_json::Value;
 use tonic::transport::Endpoint;
 
-use crate::helpers::seed_create_body;
+use crate::helpers::{DevProcess, free_port, seed_create_body};
 use tokenmint::proto::clients as pb;
 use tokenmint::proto::clients::client_service_client::ClientServiceClient;
-
-const BINARY: &str = env!("CARGO_BIN_EXE_tokenmint");
 
 /// The value of the series whose line starts with `series` (name and labels), or 0.
 fn value(text: &str, series: &str) -> f64 {
@@ -27,27 +23,14 @@ fn value(text: &str, series: &str) -> f64 {
 #[tokio::test]
 async fn metrics_move_with_real_traffic_and_carry_no_secret() {
     let dir = tempfile::tempdir().unwrap();
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
-    let mut child = Command::new(BINARY)
-        .args(["serve", "--dev", "--bind", &format!("127.0.0.1:{port}")])
-        .env_clear()
-        .env("TOKENMINT_KEYS__DIR", dir.path().join("keys"))
-        .env("TOKENMINT_METRICS__MAX_CLIENT_LABELS", "2")
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    let mut line = String::new();
-    std::io::BufRead::read_line(
-        &mut std::io::BufReader::new(child.stdout.take().unwrap()),
-        &mut line,
-    )
-    .unwrap();
-    let admin: Value = serde_json::from_str(&line).unwrap();
+    let port = free_port();
+    let server = DevProcess::start(
+        port,
+        &dir.path().join("keys"),
+        &[],
+        &[("TOKENMINT_METRICS__MAX_CLIENT_LABELS", "2")],
+    );
+    let admin = server.admin.clone();
     let base = format!("http://127.0.0.1:{port}");
     let http = reqwest::Client::new();
     let token = |id: String, secret: String, extra: Vec<(&'static str, &'static str)>| {
@@ -207,33 +190,19 @@ async fn metrics_move_with_real_traffic_and_carry_no_secret() {
     for leaked in [secret.as_str(), admin_secret.as_str(), admin_token.as_str()] {
         assert!(!text.contains(leaked), "no secret or token in /metrics");
     }
-    let _ = child.kill();
-    let _ = child.wait();
+    server.kill();
 }
 
 #[test]
 fn metrics_can_be_turned_off() {
     let dir = tempfile::tempdir().unwrap();
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
-    let mut child = Command::new(BINARY)
-        .args(["serve", "--dev", "--bind", &format!("127.0.0.1:{port}")])
-        .env_clear()
-        .env("TOKENMINT_KEYS__DIR", dir.path().join("keys"))
-        .env("TOKENMINT_METRICS__ENABLED", "false")
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    let mut line = String::new();
-    std::io::BufRead::read_line(
-        &mut std::io::BufReader::new(child.stdout.take().unwrap()),
-        &mut line,
-    )
-    .unwrap();
+    let port = free_port();
+    let server = DevProcess::start(
+        port,
+        &dir.path().join("keys"),
+        &[],
+        &[("TOKENMINT_METRICS__ENABLED", "false")],
+    );
     let status = std::process::Command::new("curl")
         .args([
             "-s",
@@ -246,6 +215,5 @@ fn metrics_can_be_turned_off() {
         .output()
         .unwrap();
     assert_eq!(String::from_utf8_lossy(&status.stdout), "404");
-    let _ = child.kill();
-    let _ = child.wait();
+    server.kill();
 }

@@ -6,7 +6,7 @@ use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use crate::helpers::redis_url;
+use crate::helpers::{DevProcess, redis_url};
 use tokenmint::crypto::{Alg, keys};
 
 const BINARY: &str = env!("CARGO_BIN_EXE_tokenmint");
@@ -349,31 +349,11 @@ fn bootstrap_admin_needs_no_signing_keys() {
 #[tokio::test]
 async fn serve_dev_tls_makes_a_local_ca_once_and_serves_https_with_it() {
     let dir = tempfile::tempdir().unwrap();
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
+    let port = crate::helpers::free_port();
     let keys_dir = dir.path().join("keys");
-    let start = || {
-        Command::new(BINARY)
-            .args(["serve", "--dev", "--tls"])
-            .env_clear()
-            .env("TOKENMINT_SERVER__BIND", format!("127.0.0.1:{port}"))
-            .env("TOKENMINT_KEYS__DIR", &keys_dir)
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .unwrap()
-    };
-    let mut child = start();
-    let mut line = String::new();
-    std::io::BufRead::read_line(
-        &mut std::io::BufReader::new(child.stdout.take().unwrap()),
-        &mut line,
-    )
-    .unwrap();
-    let admin: serde_json::Value = serde_json::from_str(&line).unwrap();
+    let start = || DevProcess::start(port, &keys_dir, &["--tls"], &[]);
+    let first = start();
+    let admin = first.admin.clone();
     let origin = format!("https://localhost:{port}");
     assert_eq!(admin["issuer"], origin.as_str());
     let tls = keys_dir.join("dev-tls");
@@ -396,44 +376,26 @@ async fn serve_dev_tls_makes_a_local_ca_once_and_serves_https_with_it() {
         .await
         .expect("HTTPS trusted through the printed CA");
     assert_eq!(token.status(), reqwest::StatusCode::OK);
-    let _ = child.kill();
-    let _ = child.wait();
+    first.kill();
     // A second start reuses the CA the first one made (a client told to trust it once keeps
     // trusting it).
-    let mut again = start();
+    let again = start();
     std::thread::sleep(Duration::from_millis(300));
     assert_eq!(std::fs::read_to_string(tls.join("ca.pem")).unwrap(), ca);
-    let _ = again.kill();
-    let _ = again.wait();
+    again.kill();
 }
 
 #[tokio::test]
 async fn ctrl_c_finishes_in_flight_requests_before_the_server_exits() {
     let dir = tempfile::tempdir().unwrap();
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
-    let mut child = Command::new(BINARY)
-        .args(["serve", "--dev"])
-        .env_clear()
-        .env("TOKENMINT_SERVER__BIND", format!("127.0.0.1:{port}"))
-        .env("TOKENMINT_KEYS__DIR", dir.path().join("keys"))
-        // Slow argon2: a secret's creation is in flight long enough to interrupt it.
-        .env("TOKENMINT_ARGON2__ITERATIONS", "60")
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut line = String::new();
-    std::io::BufRead::read_line(
-        &mut std::io::BufReader::new(child.stdout.take().unwrap()),
-        &mut line,
-    )
-    .unwrap();
-    let admin: serde_json::Value = serde_json::from_str(&line).unwrap();
-    let base = format!("http://127.0.0.1:{port}");
+    // Slow argon2: a secret's creation is in flight long enough to interrupt it.
+    let mut server = DevProcess::start(
+        crate::helpers::free_port(),
+        &dir.path().join("keys"),
+        &[],
+        &[("TOKENMINT_ARGON2__ITERATIONS", "60")],
+    );
+    let (admin, base) = (server.admin.clone(), server.base.clone());
     let http = reqwest::Client::new();
     let token: serde_json::Value = http
         .post(format!("{base}/oauth/token"))
@@ -461,7 +423,7 @@ async fn ctrl_c_finishes_in_flight_requests_before_the_server_exits() {
     });
     tokio::time::sleep(Duration::from_millis(150)).await;
     let interrupted = Command::new("kill")
-        .args(["-INT", &child.id().to_string()])
+        .args(["-INT", &server.child.id().to_string()])
         .status()
         .unwrap();
     assert!(interrupted.success());
@@ -470,17 +432,16 @@ async fn ctrl_c_finishes_in_flight_requests_before_the_server_exits() {
         .unwrap()
         .expect("the in-flight request is answered");
     assert_eq!(answer.status(), reqwest::StatusCode::CREATED);
-    let status = child.wait().unwrap();
+    let status = server.child.wait().unwrap();
     assert!(
         status.success(),
         "Ctrl-C ends the server with exit 0: {status:?}"
     );
-    let mut logs = String::new();
-    std::io::Read::read_to_string(&mut child.stderr.take().unwrap(), &mut logs).unwrap();
+    let logs = server.logs();
     assert!(logs.contains("tokenmint listening"), "{logs}");
     assert!(
         !logs.contains('\u{1b}'),
-        "logs to a pipe carry no colour codes: {logs}"
+        "logs to a file carry no colour codes: {logs}"
     );
 }
 
