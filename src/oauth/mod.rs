@@ -151,13 +151,14 @@ impl TokenService {
         request: TokenRequest,
         source: IpAddr,
     ) -> Result<TokenResponse, OAuthError> {
+        // `None` for a presented id that cannot be a client's: it fails like an unknown one,
+        // and is never logged or used as a label (a caller may put anything in that field).
+        let client = ClientId::parse(&request.credentials.client_id);
         let Some(metrics) = crate::metrics::get() else {
-            return issue(self, request, source).await;
+            return issue(self, request, client.as_ref(), source).await;
         };
         let started = std::time::Instant::now();
-        // Only a well-formed id becomes a label: a caller may put anything in that field.
-        let client = ClientId::parse(&request.credentials.client_id);
-        let result = issue(self, request, source).await;
+        let result = issue(self, request, client.as_ref(), source).await;
         match &result {
             // Counted by `issue`, with the counter its prepared client keeps.
             Ok(_) => metrics
@@ -195,27 +196,24 @@ impl TokenService {
 async fn issue(
     state: &TokenService,
     request: TokenRequest,
+    client_id: Option<&ClientId>,
     source: IpAddr,
 ) -> Result<TokenResponse, OAuthError> {
     // The only grant there is; parsing refused every other.
     let GrantType::ClientCredentials = request.grant_type;
-    // `None` for a presented id that cannot be a client's: it fails like an unknown one.
-    let client_id = ClientId::parse(&request.credentials.client_id);
-    // Only a well-formed id is logged: a client may have put anything in that field.
-    if let Some(id) = &client_id {
+    if let Some(id) = client_id {
         tracing::Span::current().record("client_id", tracing::field::display(id));
     }
     let (attempt, verdict) = state
         .guard
-        .check(client_id.as_ref(), source)
+        .check(client_id, source)
         .await
         .map_err(store_error)?;
     if let Verdict::Blocked { retry_after_secs } = verdict {
         crate::metrics::inc(|m| &m.lockouts);
         return Err(OAuthError::TooManyAttempts { retry_after_secs });
     }
-    let (prepared, index) = match authenticate(state, &request, client_id.as_ref(), &attempt).await
-    {
+    let (prepared, index) = match authenticate(state, &request, client_id, &attempt).await {
         Ok(found) => {
             state.guard.succeeded(&attempt).await.map_err(store_error)?;
             found
