@@ -32,6 +32,7 @@ pub struct Settings {
     pub bruteforce: BruteForceSettings,
     pub usage: UsageSettings,
     pub metrics: MetricsSettings,
+    pub audit: AuditSettings,
     pub log: LogSettings,
 }
 
@@ -183,6 +184,12 @@ pub struct BruteForceSettings {
 pub struct MetricsSettings {
     pub enabled: bool,
     pub max_client_labels: usize,
+}
+
+#[derive(Clone, Debug, Deserialize)]
+pub struct AuditSettings {
+    pub stream_max_len: usize,
+    pub failure_events_per_sec: u32,
 }
 
 #[derive(Clone, Debug, Deserialize)]
@@ -495,6 +502,8 @@ impl Settings {
             ("bruteforce.max_per_client_address", wide(b.max_per_client_address.get()), 1..=1_000_000, ""),
             ("bruteforce.max_per_address", wide(b.max_per_address.get()), 1..=1_000_000, ""),
             ("metrics.max_client_labels", wide(self.metrics.max_client_labels), 0..=10_000, ""),
+            ("audit.stream_max_len", wide(self.audit.stream_max_len), 100..=10_000_000, ""),
+            ("audit.failure_events_per_sec", wide(self.audit.failure_events_per_sec), 0..=10_000, ""),
             ("usage.write_interval_secs", wide(self.usage.write_interval.as_secs()), 1..=86_400, " s"),
         ];
         for (setting, value, range, unit) in ranges {

@@ -11,6 +11,7 @@ use crate::admin::changes::SecretChanges;
 use crate::admin::grpc::{client_secret, m2m_client, parse_client, status};
 use crate::admin::service::{AdminService, Within, parse_client_id, parse_secret_id};
 use crate::admin::{Admin, AdminError, paging};
+use crate::audit::{Face, Origin};
 use crate::domain::Usage;
 use crate::proto::clients as pb;
 use crate::proto::clients::client_service_server::{ClientService, ClientServiceServer};
@@ -31,7 +32,14 @@ impl ClientGrpc {
             .get("authorization")
             .and_then(|v| v.to_str().ok())
             .map(str::to_owned);
-        self.admins.authenticate(authorization).await
+        // The listener puts the call's origin (request id, peer, method path) in the
+        // request's extensions.
+        let origin = request
+            .extensions()
+            .get::<Origin>()
+            .cloned()
+            .unwrap_or_else(|| Origin::internal(Face::Grpc));
+        self.admins.authenticate(authorization, origin).await
     }
 }
 
@@ -138,7 +146,7 @@ impl ClientService for ClientGrpc {
                 let body = request.get_ref();
                 let within = Within::Organization(admin.organization(&body.organization_id)?);
                 self.admins
-                    .delete_client(&within, &parse_client_id(&body.client_id)?, None)
+                    .delete_client(&admin, &within, &parse_client_id(&body.client_id)?, None)
                     .await
             }
             .await,

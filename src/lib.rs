@@ -16,11 +16,13 @@
 //! - [`crypto`]: plain secrets, argon2id behind a limiter, signing keys, JWTs.
 //! - [`oauth`]: [`oauth::TokenService`], the token endpoint's logic, and RFC 6749 errors.
 //! - [`admin`]: admin authentication, the shared admin operations, each face's JSON.
+//! - [`audit`]: the audit trail (log target `tokenmint::audit` and a capped Redis stream).
 //! - [`http`]: thin actix handlers, each given the service it calls.
 
 #![forbid(unsafe_code)]
 
 pub mod admin;
+pub mod audit;
 pub mod commands;
 pub mod config;
 pub mod crypto;

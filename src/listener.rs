@@ -327,6 +327,14 @@ impl<G: GrpcService> Worker<G> {
                     .get(crate::telemetry::RequestId::HEADER)
                     .map(http::HeaderValue::as_bytes),
             );
+            let mut request = request;
+            let path = request.uri().path().to_owned();
+            request.extensions_mut().insert(crate::audit::Origin {
+                face: crate::audit::Face::Grpc,
+                request_id: id.clone(),
+                peer: peer.map(|p| p.ip()),
+                path,
+            });
             let mut response = self.grpc(request).await;
             if let Ok(value) = http::HeaderValue::from_str(id.as_str()) {
                 response

@@ -36,6 +36,9 @@ pub struct Metrics {
     pub admin_requests: IntCounterVec,
     pub redis_errors: IntCounterVec,
     pub signing_key: IntGaugeVec,
+    pub audit_events: IntCounterVec,
+    pub audit_suppressed: IntCounter,
+    pub audit_write_errors: IntCounter,
     /// Series of the warm token path, resolved once (a label lookup hashes and locks).
     pub token_ok_seconds: Histogram,
     pub verified_hit: IntCounter,
@@ -158,6 +161,22 @@ static METRICS: LazyLock<Metrics> = LazyLock::new(|| {
             &["kind"],
         ),
         signing_key,
+        audit_events: counter_vec(
+            &registry,
+            "audit_events_total",
+            "Audit events recorded, by action",
+            &["action"],
+        ),
+        audit_suppressed: counter(
+            &registry,
+            "audit_suppressed_total",
+            "Failure audit events not recorded because they came faster than audit.failure_events_per_sec",
+        ),
+        audit_write_errors: counter(
+            &registry,
+            "audit_write_errors_total",
+            "Audit events logged but not stored (the store failed)",
+        ),
         labelled_clients: Mutex::new(HashSet::new()),
         registry,
     }

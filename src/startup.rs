@@ -15,11 +15,14 @@ use std::sync::Arc;
 
 use crate::admin::AdminError;
 use crate::admin::service::AdminService;
+use crate::audit::Auditor;
 use crate::config::{ServerSettings, Settings};
 use crate::crypto::keys::KeyError;
 use crate::crypto::secret::HashError;
 use crate::crypto::{Hasher, KeyRing};
-use crate::http::{Discovery, HttpSettings, discovery, health, org_clients, token, v1_clients};
+use crate::http::{
+    Discovery, HttpSettings, audit, discovery, health, org_clients, token, v1_clients,
+};
 use crate::oauth::TokenService;
 use crate::store::Store;
 use crate::telemetry::RequestSpan;
@@ -73,14 +76,23 @@ impl Services {
                 .with_label_values(&[active.kid.as_str(), active.alg.name()])
                 .set(1);
         }
+        let auditor = Arc::new(Auditor::new(store.clone(), &settings.audit));
         let tokens = TokenService::new(
             settings,
             issuer.clone(),
             store.clone(),
             Arc::clone(&keys),
             hasher.clone(),
+            Arc::clone(&auditor),
         );
-        let admins = AdminService::new(settings, issuer.clone(), store, Arc::clone(&keys), hasher);
+        let admins = AdminService::new(
+            settings,
+            issuer.clone(),
+            store,
+            Arc::clone(&keys),
+            hasher,
+            auditor,
+        );
         Ok(Self {
             tokens: web::Data::new(tokens),
             admins: web::Data::new(admins),
@@ -317,6 +329,12 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
                         .route(web::patch().to(v1_clients::update_credential))
                         .route(web::delete().to(v1_clients::delete_credential)),
                 ),
+        )
+        .service(
+            web::scope("/v1/auditEvents")
+                .wrap(DefaultHeaders::new().add(("Cache-Control", "no-store")))
+                .wrap(from_fn(|req, next| count_admin("v1", req, next)))
+                .service(resource("").route(web::get().to(audit::list))),
         )
         .default_service(web::to(not_found));
 }

@@ -5,12 +5,16 @@ use std::future::Future;
 use std::pin::Pin;
 
 use actix_web::http::header;
-use actix_web::{FromRequest, HttpRequest, web};
+use actix_web::{FromRequest, HttpMessage, HttpRequest, web};
 
 use super::error::AdminError;
 use super::service::AdminService;
+use crate::audit::{Action, Event, Face, Origin};
 use crate::crypto::jwt;
 use crate::domain::{Actor, ClientId, OrganizationId, SecretId, SecretStatus, Timestamp};
+use crate::http::HttpSettings;
+use crate::oauth::bruteforce::source_address;
+use crate::telemetry::RequestId;
 
 /// The authenticated caller of an admin endpoint.
 #[derive(Clone, Debug)]
@@ -18,6 +22,8 @@ pub struct Admin {
     pub client_id: ClientId,
     /// `None` for an environment-level admin, who may manage everything.
     pub organization_id: Option<OrganizationId>,
+    /// Where the request came from: every audit event of the request records it.
+    pub origin: Origin,
 }
 
 impl Admin {
@@ -58,16 +64,42 @@ impl Admin {
 }
 
 impl AdminService {
-    /// The admin an `Authorization` header value proves, or why not.
-    pub async fn authenticate(&self, authorization: Option<String>) -> Result<Admin, AdminError> {
-        authenticate(self, authorization).await
+    /// The admin an `Authorization` header value proves, or why not. A refusal is an audit
+    /// event (rate-limited, as floods of them are an attack's).
+    pub async fn authenticate(
+        &self,
+        authorization: Option<String>,
+        origin: Origin,
+    ) -> Result<Admin, AdminError> {
+        let mut proven = None;
+        let result = authenticate(self, authorization, &mut proven).await;
+        match result {
+            Ok((client_id, organization_id)) => Ok(Admin {
+                client_id,
+                organization_id,
+                origin,
+            }),
+            Err(e) => {
+                let actor = proven.map_or_else(
+                    || "anonymous".to_owned(),
+                    |id| Actor::client(id).to_string(),
+                );
+                let event = Event::new(&origin, actor, Action::Authenticate, origin.path.clone())
+                    .failed(e.status_name(), e.to_string());
+                self.auditor.record_failure(event).await;
+                Err(e)
+            }
+        }
     }
 }
 
+/// The client and organization an admin token proves; `proven` is set to the client once
+/// the token's signature has verified (a refusal after that is the client's).
 async fn authenticate(
     state: &AdminService,
     authorization: Option<String>,
-) -> Result<Admin, AdminError> {
+    proven: &mut Option<ClientId>,
+) -> Result<(ClientId, Option<OrganizationId>), AdminError> {
     let unauthenticated = |why: &str| AdminError::Unauthenticated(why.to_owned());
     let value = authorization.ok_or_else(|| {
         unauthenticated("an Authorization: Bearer <admin access token> header is required")
@@ -79,6 +111,7 @@ async fn authenticate(
         .ok_or_else(|| unauthenticated("the Authorization header must use the Bearer scheme"))?;
     let claims = jwt::verify(&state.keys, token, &state.issuer)
         .map_err(|e| unauthenticated(&format!("{e}")))?;
+    *proven = ClientId::parse(&claims.sub);
     let admin_scope = state.admin_scope.as_str();
     if !claims.scope.split(' ').any(|s| s == admin_scope) {
         return Err(AdminError::PermissionDenied(format!(
@@ -124,10 +157,7 @@ async fn authenticate(
         }
         Some(_) => {}
     }
-    Ok(Admin {
-        client_id,
-        organization_id: client.organization_id,
-    })
+    Ok((client_id, client.organization_id))
 }
 
 impl FromRequest for Admin {
@@ -145,6 +175,7 @@ impl FromRequest for Admin {
             .get(header::AUTHORIZATION)
             .and_then(|v| v.to_str().ok())
             .map(str::to_owned);
+        let origin = origin_of(req);
         Box::pin(async move {
             let service = service.ok_or(AdminError::Internal)?;
             if in_query {
@@ -153,7 +184,33 @@ impl FromRequest for Admin {
                         .into(),
                 ));
             }
-            service.authenticate(authorization).await
+            service.authenticate(authorization, origin).await
         })
+    }
+}
+
+/// The [`Origin`] of an HTTP request: its face, request id and source address.
+pub fn origin_of(req: &HttpRequest) -> Origin {
+    let request_id = req
+        .extensions()
+        .get::<RequestId>()
+        .cloned()
+        .unwrap_or_else(|| RequestId::from_header(None));
+    let peer = req.peer_addr().map(|a| {
+        let forwarded = req
+            .headers()
+            .get("x-forwarded-for")
+            .and_then(|v| v.to_str().ok());
+        let proxies = req
+            .app_data::<web::Data<HttpSettings>>()
+            .map(|h| h.trusted_proxies.as_slice())
+            .unwrap_or_default();
+        source_address(a.ip(), forwarded, proxies)
+    });
+    Origin {
+        face: Face::of_path(req.path()),
+        request_id,
+        peer,
+        path: req.path().to_owned(),
     }
 }

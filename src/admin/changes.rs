@@ -104,6 +104,23 @@ impl ClientChanges {
         }
     }
 
+    /// The names of the fields this changes (snake_case, face-neutral), for the audit trail.
+    pub fn field_names(&self) -> Vec<String> {
+        let set = [
+            ("name", self.name.is_some()),
+            ("description", self.description.is_some()),
+            ("scopes", self.scopes.is_some()),
+            ("audience", self.audience.is_some()),
+            ("custom_claims", self.custom_claims.is_some()),
+            ("expiry", self.expiry.is_some()),
+            ("labels", self.labels.is_some()),
+        ];
+        set.iter()
+            .filter(|(_, changed)| *changed)
+            .map(|(name, _)| (*name).to_owned())
+            .collect()
+    }
+
     pub fn apply(self, client: &mut Client) {
         let Self {
             name,
@@ -151,6 +168,24 @@ pub struct SecretChanges {
 }
 
 impl SecretChanges {
+    /// The names of the fields this changes (snake_case; `secret` for a new value, never
+    /// the value), for the audit trail.
+    pub fn field_names(&self) -> Vec<String> {
+        let set = [
+            ("display_name", self.display_name.is_some()),
+            ("status", self.status.is_some()),
+            ("environments", self.environments.is_some()),
+            ("labels", self.labels.is_some()),
+            ("sdk_type", self.sdk_type.is_some()),
+            ("expire_time", self.expire_time.is_some()),
+            ("secret", self.replacement.is_some()),
+        ];
+        set.iter()
+            .filter(|(_, changed)| *changed)
+            .map(|(name, _)| (*name).to_owned())
+            .collect()
+    }
+
     /// Applies everything but `replacement`, which the service hashes first.
     pub fn apply(&self, secret: &mut Secret) {
         if let Some(v) = &self.display_name {

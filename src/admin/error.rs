@@ -51,7 +51,7 @@ impl AdminError {
         Self::fields(vec![FieldViolation::new(field, description)])
     }
 
-    fn status_name(&self) -> &'static str {
+    pub(crate) fn status_name(&self) -> &'static str {
         match self {
             Self::InvalidArgument { .. } => "INVALID_ARGUMENT",
             Self::Unauthenticated(_) => "UNAUTHENTICATED",

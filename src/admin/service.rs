@@ -16,6 +16,7 @@ use crate::domain::{
 };
 use std::sync::Arc;
 
+use crate::audit::{Action, Auditor, Event, Page};
 use crate::crypto::KeyRing;
 use crate::domain::{Actor, Audience, Expiry, ExpiryBounds, ScopeSet};
 use crate::store::{IndexEntry, Store, WriteOutcome};
@@ -206,6 +207,7 @@ pub struct AdminService {
     expiry_bounds: ExpiryBounds,
     secret_prefix: String,
     max_secrets: usize,
+    pub(super) auditor: Arc<Auditor>,
 }
 
 impl AdminService {
@@ -215,8 +217,10 @@ impl AdminService {
         store: Store,
         keys: Arc<KeyRing>,
         hasher: Hasher,
+        auditor: Arc<Auditor>,
     ) -> Self {
         Self {
+            auditor,
             store,
             hasher,
             keys,
@@ -268,8 +272,58 @@ impl AdminService {
         })
     }
 
+    /// Records the audit event of `admin`'s `action` on `target`, as `result` ended.
+    async fn audit<T>(
+        &self,
+        admin: &Admin,
+        action: Action,
+        target: String,
+        fields: Vec<String>,
+        result: &Result<T, AdminError>,
+    ) {
+        let event = Event::new(&admin.origin, admin.actor().to_string(), action, target)
+            .with_fields(fields);
+        let event = match result {
+            Ok(_) => event,
+            Err(e) => event.failed(e.status_name(), e.to_string()),
+        };
+        self.auditor.record(event).await;
+    }
+
+    /// One page of the audit trail, newest first (environment admins only).
+    pub async fn audit_events(
+        &self,
+        admin: &Admin,
+        token: Option<&str>,
+        size: usize,
+        target: Option<&str>,
+    ) -> Result<Page, AdminError> {
+        admin.require_environment()?;
+        Ok(self.auditor.page(token, size, target).await?)
+    }
+
     /// Creates a client; with `first_secret`, also its first secret.
     pub async fn create_client(
+        &self,
+        admin: &Admin,
+        organization_id: Option<OrganizationId>,
+        changes: ClientChanges,
+        first_secret: Option<SecretChanges>,
+    ) -> Result<(Client, Option<Issued>), AdminError> {
+        let fields = changes.field_names();
+        let result = self
+            .create_client_unaudited(admin, organization_id, changes, first_secret)
+            .await;
+        let target = match &result {
+            Ok((client, _)) => client_name(&client.client_id),
+            Err(_) => "clients".to_owned(),
+        };
+        self.audit(admin, Action::CreateClient, target, fields, &result)
+            .await;
+        result
+    }
+
+    async fn create_client_unaudited(
         &self,
         admin: &Admin,
         organization_id: Option<OrganizationId>,
@@ -371,17 +425,46 @@ impl AdminService {
         if_match: Option<&IfMatch>,
         changes: ClientChanges,
     ) -> Result<(Client, Usage), AdminError> {
-        let client = self
+        let fields = changes.field_names();
+        let result = self
             .modify(admin, within, id, if_match, |client| {
                 changes.clone().apply(client);
                 Ok(())
             })
-            .await?;
+            .await;
+        self.audit(
+            admin,
+            Action::UpdateClient,
+            client_name(id),
+            fields,
+            &result,
+        )
+        .await;
+        let client = result?;
         let usage = self.store.usage(&client.client_id).await?;
         Ok((client, usage))
     }
 
     pub async fn delete_client(
+        &self,
+        admin: &Admin,
+        within: &Within,
+        id: &ClientId,
+        if_match: Option<&IfMatch>,
+    ) -> Result<(), AdminError> {
+        let result = self.delete_client_unaudited(within, id, if_match).await;
+        self.audit(
+            admin,
+            Action::DeleteClient,
+            client_name(id),
+            Vec::new(),
+            &result,
+        )
+        .await;
+        result
+    }
+
+    async fn delete_client_unaudited(
         &self,
         within: &Within,
         id: &ClientId,
@@ -414,6 +497,24 @@ impl AdminService {
         id: &ClientId,
         changes: SecretChanges,
     ) -> Result<(Client, Issued), AdminError> {
+        let fields = changes.field_names();
+        let result = self.add_secret_unaudited(admin, within, id, changes).await;
+        let target = match &result {
+            Ok((_, issued)) => secret_name(id, &issued.secret_id),
+            Err(_) => format!("{}/secrets", client_name(id)),
+        };
+        self.audit(admin, Action::AddSecret, target, fields, &result)
+            .await;
+        result
+    }
+
+    async fn add_secret_unaudited(
+        &self,
+        admin: &Admin,
+        within: &Within,
+        id: &ClientId,
+        changes: SecretChanges,
+    ) -> Result<(Client, Issued), AdminError> {
         let max = self.max_secrets;
         // Fail fast before paying for argon2; the write below checks again.
         let current = self.load(within, id).await?;
@@ -438,6 +539,25 @@ impl AdminService {
     /// Changes a secret's fields; a `replacement` value is hashed and swapped in. Returns the
     /// client with the changed secret.
     pub async fn update_secret(
+        &self,
+        admin: &Admin,
+        within: &Within,
+        id: &ClientId,
+        sid: &SecretId,
+        if_match: Option<&IfMatch>,
+        changes: SecretChanges,
+    ) -> Result<(Client, Usage), AdminError> {
+        let fields = changes.field_names();
+        let result = self
+            .update_secret_unaudited(admin, within, id, sid, if_match, changes)
+            .await;
+        let target = secret_name(id, sid);
+        self.audit(admin, Action::UpdateSecret, target, fields, &result)
+            .await;
+        result
+    }
+
+    async fn update_secret_unaudited(
         &self,
         admin: &Admin,
         within: &Within,
@@ -485,17 +605,32 @@ impl AdminService {
         sid: &SecretId,
         if_match: Option<&IfMatch>,
     ) -> Result<(), AdminError> {
-        self.modify(admin, within, id, if_match, |client| {
-            let before = client.secrets.len();
-            client.secrets.retain(|s| s.id != *sid);
-            if client.secrets.len() == before {
-                return Err(secret_not_found(sid.as_str()));
-            }
-            Ok(())
-        })
-        .await
-        .map(|_| ())
+        let result = self
+            .modify(admin, within, id, if_match, |client| {
+                let before = client.secrets.len();
+                client.secrets.retain(|s| s.id != *sid);
+                if client.secrets.len() == before {
+                    return Err(secret_not_found(sid.as_str()));
+                }
+                Ok(())
+            })
+            .await
+            .map(|_| ());
+        let target = secret_name(id, sid);
+        self.audit(admin, Action::DeleteSecret, target, Vec::new(), &result)
+            .await;
+        result
     }
+}
+
+/// A client's resource name in audit events: `clients/<id>`.
+fn client_name(id: &ClientId) -> String {
+    format!("clients/{id}")
+}
+
+/// A secret's resource name in audit events: `clients/<id>/secrets/<secret id>`.
+fn secret_name(id: &ClientId, sid: &SecretId) -> String {
+    format!("clients/{id}/secrets/{sid}")
 }
 
 /// What a bootstrapped admin client is made of.

@@ -8,6 +8,7 @@
 //! - [`health`]: `/healthz`, `/readyz`.
 //! - [`org_clients`]: the organization face (`/api/v1/organizations/{org}/clients...`).
 //! - [`v1_clients`]: the clients-and-credentials face (`/v1/clients...`).
+//! - [`audit`]: the audit trail (`/v1/auditEvents`).
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -47,6 +48,7 @@ pub struct Discovery {
     pub jwks_max_age: u32,
 }
 
+pub mod audit;
 pub mod body;
 pub mod discovery;
 pub mod health;

@@ -119,7 +119,12 @@ pub async fn delete(
     let (org, id) = path.into_inner();
     let within = Within::Organization(organization(&admin, &org)?);
     admins
-        .delete_client(&within, &parse_client_id(&id)?, if_match(&req)?.as_ref())
+        .delete_client(
+            &admin,
+            &within,
+            &parse_client_id(&id)?,
+            if_match(&req)?.as_ref(),
+        )
         .await?;
     Ok(HttpResponse::Ok().json(json!({})))
 }

@@ -53,7 +53,11 @@ async fn issue(
         .map_or(IpAddr::from([127, 0, 0, 1]), |a| a.ip());
     let forwarded = text(header::HeaderName::from_static("x-forwarded-for"));
     let source = source_address(peer, forwarded, &http.trusted_proxies);
-    let response = tokens.issue(request, source).await?;
+    let origin = || crate::audit::Origin {
+        peer: Some(source),
+        ..crate::admin::auth::origin_of(&req)
+    };
+    let response = tokens.issue(request, source, origin).await?;
     Ok(HttpResponse::Ok()
         .insert_header((header::CACHE_CONTROL, "no-store"))
         .insert_header((header::PRAGMA, "no-cache"))

@@ -117,6 +117,7 @@ pub async fn delete(
     admin.require_environment()?;
     admins
         .delete_client(
+            &admin,
             &Within::Anywhere,
             &parse_client_id(&path)?,
             if_match(&req)?.as_ref(),

@@ -27,6 +27,7 @@ use std::sync::Arc;
 use rand::RngExt;
 use serde::Serialize;
 
+use crate::audit::{Action, Auditor, Event, Origin};
 use crate::config::Settings;
 use crate::crypto::secret::HashError;
 use crate::crypto::{Hasher, KeyRing, jwt};
@@ -91,6 +92,7 @@ pub struct TokenService {
     guard: Guard,
     verifier: Verifier,
     prepared: PreparedClients,
+    auditor: Arc<Auditor>,
 }
 
 /// What `/readyz` reports of the token service.
@@ -109,8 +111,10 @@ impl TokenService {
         store: Store,
         keys: Arc<KeyRing>,
         hasher: Hasher,
+        auditor: Arc<Auditor>,
     ) -> Self {
         Self {
+            auditor,
             issuer,
             guard: Guard::new(store.clone(), &settings.bruteforce),
             usage: UsageRecorder::new(store.clone(), settings.usage.write_interval),
@@ -145,27 +149,58 @@ impl TokenService {
         })
     }
 
-    /// Issues an access token for a client-credentials request.
+    /// Issues an access token for a client-credentials request from `source`. A refusal
+    /// is audited (rate-limited; see [`Auditor::record_failure`]), a success only counted.
     pub async fn issue(
         &self,
         request: TokenRequest,
         source: IpAddr,
+        origin: impl FnOnce() -> Origin,
     ) -> Result<TokenResponse, OAuthError> {
         // `None` for a presented id that cannot be a client's: it fails like an unknown one,
         // and is never logged or used as a label (a caller may put anything in that field).
         let client = ClientId::parse(&request.credentials.client_id);
+        let result = self.issue_counted(request, client.as_ref(), source).await;
+        if let Err(e) = &result {
+            self.audit_refusal(client.as_ref(), e, origin());
+        }
+        result
+    }
+
+    /// Audits a refused token request, off the response path. Failures of the server
+    /// itself are not the caller's doing and are not audited (they are logged).
+    fn audit_refusal(&self, client: Option<&ClientId>, error: &OAuthError, origin: Origin) {
+        if matches!(
+            error,
+            OAuthError::ServerError | OAuthError::TemporarilyUnavailable(_)
+        ) {
+            return;
+        }
+        let target = client.map_or_else(|| "clients/-".to_owned(), |id| format!("clients/{id}"));
+        let event = Event::new(&origin, "anonymous".into(), Action::IssueToken, target)
+            .failed(error.code(), error.to_string());
+        let auditor = Arc::clone(&self.auditor);
+        tokio::spawn(async move { auditor.record_failure(event).await });
+    }
+
+    async fn issue_counted(
+        &self,
+        request: TokenRequest,
+        client: Option<&ClientId>,
+        source: IpAddr,
+    ) -> Result<TokenResponse, OAuthError> {
         let Some(metrics) = crate::metrics::get() else {
-            return issue(self, request, client.as_ref(), source).await;
+            return issue(self, request, client, source).await;
         };
         let started = std::time::Instant::now();
-        let result = issue(self, request, client.as_ref(), source).await;
+        let result = issue(self, request, client, source).await;
         match &result {
             // Counted by `issue`, with the counter its prepared client keeps.
             Ok(_) => metrics
                 .token_ok_seconds
                 .observe(started.elapsed().as_secs_f64()),
             Err(e) => metrics.token(
-                client.as_ref().map(ClientId::as_str),
+                client.map(ClientId::as_str),
                 self.keys.active().alg.name(),
                 e.code(),
                 started.elapsed(),

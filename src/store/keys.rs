@@ -38,6 +38,11 @@ impl KeyNames {
     pub fn all_clients(&self) -> String {
         format!("{}:clients", self.prefix)
     }
+
+    /// STREAM of audit events (one field, `entry`: the event's JSON), capped in length.
+    pub fn audit(&self) -> String {
+        format!("{}:audit", self.prefix)
+    }
 }
 
 impl KeyNames {

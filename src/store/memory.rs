@@ -19,7 +19,12 @@ struct State {
     hashes: HashMap<String, HashMap<String, String>>,
     /// Time-window entries (ms, member); expiry is by the window check, not by a timer.
     windows: HashMap<String, Vec<(u64, String)>>,
+    /// Append-only logs (capped streams): entries oldest first, with Redis-style ids.
+    streams: HashMap<String, std::collections::VecDeque<(StreamId, String)>>,
 }
+
+/// A stream entry id as Redis makes them: milliseconds and a sequence within them.
+type StreamId = (u64, u64);
 
 #[derive(Clone, Default)]
 pub struct MemoryBackend {
@@ -206,7 +211,50 @@ impl MemoryBackend {
         state.strings.remove(key);
         state.hashes.remove(key);
         state.sorted.remove(key);
+        state.streams.remove(key);
     }
+
+    /// Appends `entry` to the stream at `key` (at most `max_len` entries kept, oldest
+    /// dropped first) and returns its id (`<ms>-<seq>`, increasing, as Redis's `XADD *`).
+    pub fn stream_append(&self, key: &str, entry: &str, max_len: usize, now_ms: u64) -> String {
+        let mut state = self.state();
+        let stream = state.streams.entry(key.to_owned()).or_default();
+        let id = match stream.back() {
+            Some(&((last_ms, seq), _)) if last_ms >= now_ms => (last_ms, seq + 1),
+            _ => (now_ms, 0),
+        };
+        stream.push_back((id, entry.to_owned()));
+        while stream.len() > max_len {
+            stream.pop_front();
+        }
+        format!("{}-{}", id.0, id.1)
+    }
+
+    /// Up to `count` entries newest first, strictly older than `before` when given.
+    pub fn stream_before(
+        &self,
+        key: &str,
+        before: Option<&str>,
+        count: usize,
+    ) -> Vec<(String, String)> {
+        let before = before.and_then(parse_stream_id);
+        let state = self.state();
+        let Some(stream) = state.streams.get(key) else {
+            return Vec::new();
+        };
+        stream
+            .iter()
+            .rev()
+            .filter(|(id, _)| before.is_none_or(|b| *id < b))
+            .take(count)
+            .map(|((ms, seq), entry)| (format!("{ms}-{seq}"), entry.clone()))
+            .collect()
+    }
+}
+
+fn parse_stream_id(text: &str) -> Option<StreamId> {
+    let (ms, seq) = text.split_once('-')?;
+    Some((ms.parse().ok()?, seq.parse().ok()?))
 }
 
 #[cfg(test)]

@@ -392,6 +392,30 @@ impl Store {
         Ok(())
     }
 
+    /// Appends an audit event (its JSON) to the capped audit stream; returns its id.
+    pub async fn append_audit(&self, entry: &str, max_len: usize) -> Result<String, StoreError> {
+        let now = Timestamp::now().as_millis();
+        Ok(call!(self.stream_append(
+            &self.names.audit(),
+            entry,
+            max_len,
+            now
+        )))
+    }
+
+    /// Up to `count` audit events (id, JSON), newest first, strictly older than `before`.
+    pub async fn audit_before(
+        &self,
+        before: Option<&str>,
+        count: usize,
+    ) -> Result<Vec<(String, String)>, StoreError> {
+        Ok(call!(self.stream_before(
+            &self.names.audit(),
+            before,
+            count
+        )))
+    }
+
     /// Forgets the failures recorded in `window`.
     pub async fn clear_failures(
         &self,

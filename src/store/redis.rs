@@ -471,6 +471,52 @@ impl RedisBackend {
         let _: i64 = self.conn().del(key).await?;
         Ok(())
     }
+
+    /// `XADD key MAXLEN ~ max_len * entry <entry>`: Redis trims whole macro nodes, so the
+    /// stream holds at least `max_len` entries and not many more.
+    pub async fn stream_append(
+        &self,
+        key: &str,
+        entry: &str,
+        max_len: usize,
+        _now_ms: u64,
+    ) -> Result<String, StoreError> {
+        Ok(redis::cmd("XADD")
+            .arg(key)
+            .arg("MAXLEN")
+            .arg("~")
+            .arg(max_len)
+            .arg("*")
+            .arg("entry")
+            .arg(entry)
+            .query_async(&mut self.conn())
+            .await?)
+    }
+
+    /// `XREVRANGE key (<before>|+ - COUNT count`: newest first, strictly older than `before`.
+    pub async fn stream_before(
+        &self,
+        key: &str,
+        before: Option<&str>,
+        count: usize,
+    ) -> Result<Vec<(String, String)>, StoreError> {
+        let end = before.map_or_else(|| "+".to_owned(), |id| format!("({id}"));
+        let raw: Vec<(String, Vec<(String, String)>)> = redis::cmd("XREVRANGE")
+            .arg(key)
+            .arg(end)
+            .arg("-")
+            .arg("COUNT")
+            .arg(count)
+            .query_async(&mut self.conn())
+            .await?;
+        Ok(raw
+            .into_iter()
+            .filter_map(|(id, fields)| {
+                let entry = fields.into_iter().find(|(name, _)| name == "entry")?.1;
+                Some((id, entry))
+            })
+            .collect())
+    }
 }
 
 async fn connect_single(

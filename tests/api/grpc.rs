@@ -16,7 +16,7 @@ use tokenmint::proto::clients::client_service_client::ClientServiceClient;
 
 type Client = ClientServiceClient<Channel>;
 
-async fn plain_client(app: &TestApp) -> Client {
+pub(crate) async fn plain_client(app: &TestApp) -> Client {
     let channel = Endpoint::from_shared(app.base.clone())
         .unwrap()
         .connect()
@@ -26,7 +26,7 @@ async fn plain_client(app: &TestApp) -> Client {
 }
 
 /// `message` with `token` as its bearer metadata, as the SDKs send it.
-fn authed<T>(token: &str, message: T) -> Request<T> {
+pub(crate) fn authed<T>(token: &str, message: T) -> Request<T> {
     let mut request = Request::new(message);
     let value: MetadataValue<_> = format!("Bearer {token}").parse().unwrap();
     request.metadata_mut().insert("authorization", value);
@@ -37,7 +37,7 @@ fn authed<T>(token: &str, message: T) -> Request<T> {
 }
 
 /// The seed's create body as the SDK sends it.
-fn seed_client() -> pb::OrganizationClient {
+pub(crate) fn seed_client() -> pb::OrganizationClient {
     let body = seed_create_body();
     let strings = |key: &str| -> Vec<String> {
         body[key]

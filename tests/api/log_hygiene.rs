@@ -293,6 +293,22 @@ async fn verbose_logs_hold_no_secret_hash_key_or_token() {
             .collect::<Vec<_>>()
             .join("\n")
     );
+    // Admin writes are audit events under their own target, each one JSON object.
+    let audit: Vec<Value> = logs
+        .lines()
+        .filter(|l| l.contains("\"target\":\"tokenmint::audit\""))
+        .map(|l| {
+            let line: Value = serde_json::from_str(l).unwrap();
+            serde_json::from_str(line["fields"]["event"].as_str().unwrap()).unwrap()
+        })
+        .collect();
+    assert!(
+        audit
+            .iter()
+            .any(|e| e["action"] == "client.create" && e["target"] == format!("clients/{id}")),
+        "the create is an audit event in the log: {audit:#?}"
+    );
+    assert!(audit.iter().any(|e| e["action"] == "secret.update"));
     assert!(
         logs.lines().count() > 20,
         "the server logged too little to judge:\n{logs}"

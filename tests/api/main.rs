@@ -2,6 +2,7 @@
 //! with its own key prefix and port. Run them with `scripts/test.sh`.
 
 mod admin_auth;
+mod audit;
 mod bruteforce;
 mod cache;
 mod cluster;

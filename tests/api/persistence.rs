@@ -94,6 +94,17 @@ async fn no_redis_key_holds_a_plain_secret() {
                 "{:?}",
                 redis.zrange::<_, Vec<String>>(key, 0, -1).await.unwrap()
             ),
+            "stream" => {
+                let entries: Vec<(String, Vec<(String, String)>)> = redis::cmd("XRANGE")
+                    .arg(key)
+                    .arg("-")
+                    .arg("+")
+                    .query_async(&mut redis)
+                    .await
+                    .unwrap();
+                assert!(!entries.is_empty(), "the audit stream holds the writes");
+                format!("{entries:?}")
+            }
             other => panic!("unexpected key type {other} for {key}"),
         };
         dumped.push_str(&text);
