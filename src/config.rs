@@ -244,7 +244,17 @@ fn overrides(file: Option<&std::path::Path>) -> Figment {
     figment.merge(
         Env::prefixed(ENV_PREFIX)
             .split("__")
-            .ignore(&["config"])
+            // TOKENMINT_CONFIG names the file; the rest are the admin CLI's (`tokenmint
+            // clients ...`), which a server's environment may hold too.
+            .ignore(&[
+                "config",
+                "url",
+                "admin_id",
+                "admin_secret",
+                "client_id",
+                "client_secret",
+                "ca_file",
+            ])
             .filter(|key| !is_service_link(key.as_str())),
     )
 }

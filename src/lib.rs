@@ -11,6 +11,7 @@
 //! - [`telemetry`]: tracing setup.
 //! - [`tls`]: optional built-in TLS and the owner-only rule for private key files.
 //! - [`commands`]: what `serve`, `bootstrap-admin` and `keys generate` do.
+//! - [`cli`]: the admin CLI (`clients`, `secrets`, `token`), a client of the HTTP API.
 //! - [`domain`]: clients, secrets, ids, timestamps, and the parsers of every field.
 //! - [`store`]: the only module that speaks Redis (plus the in-memory dev store).
 //! - [`crypto`]: plain secrets, argon2id behind a limiter, signing keys, JWTs.
@@ -23,6 +24,7 @@
 
 pub mod admin;
 pub mod audit;
+pub mod cli;
 pub mod commands;
 pub mod config;
 pub mod crypto;

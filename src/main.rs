@@ -5,7 +5,7 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 use tokenmint::crypto::Alg;
-use tokenmint::{commands, config, telemetry};
+use tokenmint::{cli, commands, config, telemetry};
 
 /// mimalloc rather than glibc malloc: fewer instructions per allocation and no arena
 /// growth across actix's worker threads (see BENCHMARKS.md).
@@ -29,6 +29,35 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Command {
+    #[command(flatten)]
+    Local(LocalCommand),
+    /// Manage clients on a running server, over its HTTP API (admin credentials from
+    /// TOKENMINT_ADMIN_ID / TOKENMINT_ADMIN_SECRET).
+    Clients {
+        #[command(flatten)]
+        connection: cli::Connection,
+        #[command(subcommand)]
+        command: cli::ClientsCommand,
+    },
+    /// Add or delete a client's secrets on a running server, over its HTTP API.
+    Secrets {
+        #[command(flatten)]
+        connection: cli::Connection,
+        #[command(subcommand)]
+        command: cli::SecretsCommand,
+    },
+    /// Get an access token for a client from a running server (a quick test).
+    Token {
+        #[command(flatten)]
+        connection: cli::Connection,
+        #[command(flatten)]
+        args: cli::TokenArgs,
+    },
+}
+
+/// The commands that run here, on the server's settings.
+#[derive(Subcommand)]
+enum LocalCommand {
     /// Run the server.
     Serve {
         /// Development mode, NOT for production: in-memory store unless a Redis URL is set
@@ -74,6 +103,19 @@ enum KeysCommand {
 #[actix_web::main]
 async fn main() -> ExitCode {
     let cli = Cli::parse();
+    // The admin CLI talks to a server over HTTP: it needs none of the server's settings.
+    let command = match cli.command {
+        Command::Clients {
+            connection,
+            command,
+        } => return cli::clients(connection, command).await,
+        Command::Secrets {
+            connection,
+            command,
+        } => return cli::secrets(connection, command).await,
+        Command::Token { connection, args } => return cli::token(connection, args).await,
+        Command::Local(command) => command,
+    };
     let loaded = match config::load_from(cli.config.as_deref()) {
         Ok(loaded) => loaded,
         Err(e) => {
@@ -85,16 +127,16 @@ async fn main() -> ExitCode {
         eprintln!("tokenmint: configuration error: {e}");
         return ExitCode::from(2);
     }
-    let result = match cli.command {
-        Command::Serve { dev, tls, bind } => {
+    let result = match command {
+        LocalCommand::Serve { dev, tls, bind } => {
             let mut loaded = loaded;
             if let Some(bind) = bind {
                 loaded.settings.server.bind = bind;
             }
             commands::serve(loaded, dev, tls).await
         }
-        Command::BootstrapAdmin { name } => commands::bootstrap(loaded.settings, &name).await,
-        Command::Keys {
+        LocalCommand::BootstrapAdmin { name } => commands::bootstrap(loaded.settings, &name).await,
+        LocalCommand::Keys {
             command: KeysCommand::Generate { alg, dir },
         } => commands::generate_key(&dir.unwrap_or(loaded.settings.keys.dir), alg),
     };

@@ -5,6 +5,7 @@ mod admin_auth;
 mod audit;
 mod bruteforce;
 mod cache;
+mod cli;
 mod cluster;
 mod discovery;
 mod fuzz;
