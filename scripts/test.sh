@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # Runs the whole test suite against a throwaway redis-server and a throwaway three-node
 # Redis Cluster, then the API suite again on the in-memory store, then Scalekit's official
-# SDKs against the server (scripts/sdk-compat.sh) and the README's walk-through
-# (scripts/walkthrough.sh).
+# SDKs against the server (scripts/sdk-compat.sh), Schemathesis against /openapi.json
+# (scripts/api-fuzz.sh) and the README's walk-through (scripts/walkthrough.sh).
 #
 # Installs redis-server through the system package manager when it is missing and this
 # runs as root, starts the servers on free loopback ports with persistence off, runs
@@ -98,6 +98,8 @@ TOKENMINT_TEST_STORE=memory cargo test --locked --test api "$@" -- --show-output
 if [ $# -eq 0 ]; then
   echo "test.sh: the official Scalekit SDKs against tokenmint" >&2
   bash scripts/sdk-compat.sh
+  echo "test.sh: contract fuzzing of /openapi.json (Schemathesis)" >&2
+  bash scripts/api-fuzz.sh
   echo "test.sh: the README's walk-through" >&2
   bash scripts/walkthrough.sh
 fi

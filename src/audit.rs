@@ -108,7 +108,7 @@ impl Action {
 }
 
 /// One audit event, as logged, stored and served (camelCase, as the `/v1` face).
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct Event {
     /// `auditEvents/<stream id>`: set when read back from the stream.

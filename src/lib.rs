@@ -19,6 +19,7 @@
 //! - [`admin`]: admin authentication, the shared admin operations, each face's JSON.
 //! - [`audit`]: the audit trail (log target `tokenmint::audit` and a capped Redis stream).
 //! - [`http`]: thin actix handlers, each given the service it calls.
+//! - [`openapi`]: the OpenAPI 3.1 document, generated from the handlers and views.
 
 #![forbid(unsafe_code)]
 
@@ -34,6 +35,7 @@ pub(crate) mod http;
 pub(crate) mod listener;
 pub mod metrics;
 pub mod oauth;
+pub mod openapi;
 pub mod proto;
 pub mod startup;
 pub mod store;

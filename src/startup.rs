@@ -6,9 +6,10 @@ use std::net::{SocketAddr, TcpListener};
 
 use actix_web::body::{BoxBody, MessageBody};
 use actix_web::dev::{Server, ServerHandle, ServiceRequest, ServiceResponse};
+use actix_web::http::Method;
 use actix_web::http::StatusCode;
 use actix_web::middleware::{DefaultHeaders, Next, from_fn};
-use actix_web::{App, HttpResponse, web};
+use actix_web::{App, HttpResponse, Route, web};
 use tracing_actix_web::TracingLogger;
 
 use std::sync::Arc;
@@ -98,6 +99,7 @@ impl Services {
             admins: web::Data::new(admins),
             http: web::Data::new(HttpSettings::new(settings)),
             discovery: web::Data::new(Discovery {
+                openapi: crate::openapi::render(&issuer),
                 issuer,
                 keys,
                 jwks_max_age: settings.keys.jwks_max_age,
@@ -262,79 +264,137 @@ async fn method_not_allowed() -> HttpResponse {
     }))
 }
 
-/// Every route of the server.
+/// One registered endpoint: its method and path (as the OpenAPI document writes them), the
+/// admin face it belongs to (counted and `Cache-Control: no-store`), and its handler.
+pub struct Endpoint {
+    pub method: Method,
+    pub path: &'static str,
+    pub face: Option<&'static str>,
+    route: fn() -> Route,
+}
+
+const ORG: Option<&str> = Some("organization");
+const V1: Option<&str> = Some("v1");
+const ORG_CLIENTS: &str = "/api/v1/organizations/{organization_id}/clients";
+const ORG_CLIENT: &str = "/api/v1/organizations/{organization_id}/clients/{client_id}";
+const ORG_SECRETS: &str = "/api/v1/organizations/{organization_id}/clients/{client_id}/secrets";
+const ORG_SECRET: &str =
+    "/api/v1/organizations/{organization_id}/clients/{client_id}/secrets/{secret_id}";
+const CREDENTIALS: &str = "/v1/clients/{client}/credentials";
+const CREDENTIAL: &str = "/v1/clients/{client}/credentials/{credential}";
+
+/// Every endpoint of the server, in one table: [`routes`] registers exactly these, and the
+/// OpenAPI document must list exactly these (a test in [`crate::openapi`] compares them).
+pub fn endpoints() -> Vec<Endpoint> {
+    let e = |method: Method, path, face, route| Endpoint {
+        method,
+        path,
+        face,
+        route,
+    };
+    use Method as M;
+    vec![
+        e(M::GET, "/healthz", None, || web::get().to(health::healthz)),
+        e(M::GET, "/readyz", None, || web::get().to(health::readyz)),
+        e(M::GET, "/metrics", None, || web::get().to(health::metrics)),
+        e(M::GET, "/openapi.json", None, || {
+            web::get().to(discovery::openapi_document)
+        }),
+        e(M::POST, "/oauth/token", None, || {
+            web::post().to(token::token)
+        }),
+        e(M::POST, "/v1/oauth/token", None, || {
+            web::post().to(token::confidence_token)
+        }),
+        e(M::GET, "/.well-known/jwks.json", None, || {
+            web::get().to(discovery::jwks)
+        }),
+        e(M::GET, "/keys", None, || web::get().to(discovery::keys)),
+        e(
+            M::GET,
+            "/.well-known/oauth-authorization-server",
+            None,
+            || web::get().to(discovery::oauth_metadata),
+        ),
+        e(M::GET, "/.well-known/openid-configuration", None, || {
+            web::get().to(discovery::openid_configuration)
+        }),
+        e(M::POST, ORG_CLIENTS, ORG, || {
+            web::post().to(org_clients::create)
+        }),
+        e(M::GET, ORG_CLIENTS, ORG, || {
+            web::get().to(org_clients::list)
+        }),
+        e(M::GET, ORG_CLIENT, ORG, || web::get().to(org_clients::get)),
+        e(M::PATCH, ORG_CLIENT, ORG, || {
+            web::patch().to(org_clients::update)
+        }),
+        e(M::DELETE, ORG_CLIENT, ORG, || {
+            web::delete().to(org_clients::delete)
+        }),
+        e(M::POST, ORG_SECRETS, ORG, || {
+            web::post().to(org_clients::add_secret)
+        }),
+        e(M::DELETE, ORG_SECRET, ORG, || {
+            web::delete().to(org_clients::delete_secret)
+        }),
+        e(M::POST, "/v1/clients", V1, || {
+            web::post().to(v1_clients::create)
+        }),
+        e(M::GET, "/v1/clients", V1, || {
+            web::get().to(v1_clients::list)
+        }),
+        e(M::GET, "/v1/clients/{client}", V1, || {
+            web::get().to(v1_clients::get)
+        }),
+        e(M::PATCH, "/v1/clients/{client}", V1, || {
+            web::patch().to(v1_clients::update)
+        }),
+        e(M::DELETE, "/v1/clients/{client}", V1, || {
+            web::delete().to(v1_clients::delete)
+        }),
+        e(M::POST, CREDENTIALS, V1, || {
+            web::post().to(v1_clients::create_credential)
+        }),
+        e(M::GET, CREDENTIALS, V1, || {
+            web::get().to(v1_clients::list_credentials)
+        }),
+        e(M::GET, CREDENTIAL, V1, || {
+            web::get().to(v1_clients::get_credential)
+        }),
+        e(M::PATCH, CREDENTIAL, V1, || {
+            web::patch().to(v1_clients::update_credential)
+        }),
+        e(M::DELETE, CREDENTIAL, V1, || {
+            web::delete().to(v1_clients::delete_credential)
+        }),
+        e(M::GET, "/v1/auditEvents", V1, || web::get().to(audit::list)),
+    ]
+}
+
+/// Registers every [`endpoints`] entry: one resource per path (405 for its other
+/// methods), admin faces counted and marked `no-store`; 404 for any other path.
 pub fn routes(cfg: &mut web::ServiceConfig) {
-    let resource = |path: &str| web::resource(path).default_service(web::to(method_not_allowed));
-    cfg.service(resource("/healthz").route(web::get().to(health::healthz)))
-        .service(resource("/readyz").route(web::get().to(health::readyz)))
-        .service(resource("/metrics").route(web::get().to(health::metrics)))
-        .service(resource("/oauth/token").route(web::post().to(token::token)))
-        .service(resource("/v1/oauth/token").route(web::post().to(token::confidence_token)))
-        .service(resource("/.well-known/jwks.json").route(web::get().to(discovery::jwks)))
-        .service(resource("/keys").route(web::get().to(discovery::jwks)))
-        .service(
-            resource("/.well-known/oauth-authorization-server")
-                .route(web::get().to(discovery::oauth_metadata)),
-        )
-        .service(
-            resource("/.well-known/openid-configuration")
-                .route(web::get().to(discovery::openid_configuration)),
-        )
-        .service(
-            web::scope("/api/v1/organizations/{organization_id}/clients")
-                .wrap(DefaultHeaders::new().add(("Cache-Control", "no-store")))
-                .wrap(from_fn(|req, next| count_admin("organization", req, next)))
-                .service(
-                    resource("")
-                        .route(web::post().to(org_clients::create))
-                        .route(web::get().to(org_clients::list)),
-                )
-                .service(
-                    resource("/{client_id}")
-                        .route(web::get().to(org_clients::get))
-                        .route(web::patch().to(org_clients::update))
-                        .route(web::delete().to(org_clients::delete)),
-                )
-                .service(
-                    resource("/{client_id}/secrets").route(web::post().to(org_clients::add_secret)),
-                )
-                .service(
-                    resource("/{client_id}/secrets/{secret_id}")
-                        .route(web::delete().to(org_clients::delete_secret)),
-                ),
-        )
-        .service(
-            web::scope("/v1/clients")
-                .wrap(DefaultHeaders::new().add(("Cache-Control", "no-store")))
-                .wrap(from_fn(|req, next| count_admin("v1", req, next)))
-                .service(
-                    resource("")
-                        .route(web::post().to(v1_clients::create))
-                        .route(web::get().to(v1_clients::list)),
-                )
-                .service(
-                    resource("/{client}")
-                        .route(web::get().to(v1_clients::get))
-                        .route(web::patch().to(v1_clients::update))
-                        .route(web::delete().to(v1_clients::delete)),
-                )
-                .service(
-                    resource("/{client}/credentials")
-                        .route(web::post().to(v1_clients::create_credential))
-                        .route(web::get().to(v1_clients::list_credentials)),
-                )
-                .service(
-                    resource("/{client}/credentials/{credential}")
-                        .route(web::get().to(v1_clients::get_credential))
-                        .route(web::patch().to(v1_clients::update_credential))
-                        .route(web::delete().to(v1_clients::delete_credential)),
-                ),
-        )
-        .service(
-            web::scope("/v1/auditEvents")
-                .wrap(DefaultHeaders::new().add(("Cache-Control", "no-store")))
-                .wrap(from_fn(|req, next| count_admin("v1", req, next)))
-                .service(resource("").route(web::get().to(audit::list))),
-        )
-        .default_service(web::to(not_found));
+    let mut paths: Vec<(&'static str, Option<&'static str>)> = Vec::new();
+    let table = endpoints();
+    for endpoint in &table {
+        if !paths.iter().any(|(p, _)| *p == endpoint.path) {
+            paths.push((endpoint.path, endpoint.face));
+        }
+    }
+    for (path, face) in paths {
+        let mut resource = web::resource(path).default_service(web::to(method_not_allowed));
+        for endpoint in table.iter().filter(|e| e.path == path) {
+            resource = resource.route((endpoint.route)());
+        }
+        match face {
+            Some(face) => cfg.service(
+                resource
+                    .wrap(DefaultHeaders::new().add(("Cache-Control", "no-store")))
+                    .wrap(from_fn(move |req, next| count_admin(face, req, next))),
+            ),
+            None => cfg.service(resource),
+        };
+    }
+    cfg.default_service(web::to(not_found));
 }

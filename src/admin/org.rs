@@ -52,7 +52,9 @@ pub fn parse_client(
     }
 }
 
-#[derive(Serialize)]
+/// A secret as the organization face shows it (never its value or hash).
+#[derive(Serialize, utoipa::ToSchema)]
+#[schema(as = ClientSecret)]
 pub struct ClientSecretView<'a> {
     id: &'a str,
     create_time: Timestamp,
@@ -80,7 +82,9 @@ pub fn secret_view<'a>(secret: &'a Secret, usage: &Usage) -> ClientSecretView<'a
     }
 }
 
-#[derive(Serialize)]
+/// An organization client (Scalekit's `M2MClient`).
+#[derive(Serialize, utoipa::ToSchema)]
+#[schema(as = M2MClient)]
 pub struct M2MClientView<'a> {
     client_id: &'a str,
     secrets: Vec<ClientSecretView<'a>>,
@@ -94,6 +98,40 @@ pub struct M2MClientView<'a> {
     audience: &'a [String],
     custom_claims: &'a [CustomClaim],
     expiry: u32,
+}
+
+/// `{"client": ...}`: the answer of get and update.
+#[derive(Serialize, utoipa::ToSchema)]
+#[schema(as = OrganizationClientResponse)]
+pub struct ClientResponse<'a> {
+    pub client: M2MClientView<'a>,
+}
+
+/// The answer of create: the client and its first secret's value, shown this once.
+#[derive(Serialize, utoipa::ToSchema)]
+#[schema(as = CreatedOrganizationClient)]
+pub struct CreatedClient<'a> {
+    pub client: M2MClientView<'a>,
+    pub plain_secret: Option<&'a str>,
+}
+
+/// One page of an organization's clients.
+#[derive(Serialize, utoipa::ToSchema)]
+#[schema(as = OrganizationClientList)]
+pub struct ClientList<'a> {
+    pub clients: Vec<M2MClientView<'a>>,
+    /// Empty on the last page.
+    pub next_page_token: String,
+    /// Always empty: pages go forward only.
+    pub prev_page_token: String,
+    pub total_size: u64,
+}
+
+/// The answer of adding a secret: its value, shown this once.
+#[derive(Serialize, utoipa::ToSchema)]
+pub struct CreatedSecret<'a> {
+    pub plain_secret: &'a str,
+    pub secret: ClientSecretView<'a>,
 }
 
 pub fn client_view<'a>(client: &'a Client, usage: &Usage) -> M2MClientView<'a> {

@@ -33,24 +33,38 @@ pub fn decode(token: &str, field: &str) -> Result<Option<IndexEntry>, AdminError
     }
 }
 
-/// Parses a page size parameter: absent or 0 means the default; at most 100.
+/// Parses a page size parameter: absent or 0 means the default; at most 100. A value
+/// that is not a number (an empty one included) is refused, not taken for the default.
 pub fn page_size(value: Option<&str>, field: &str) -> Result<usize, AdminError> {
-    match value.map(str::trim) {
-        None | Some("") => Ok(DEFAULT_PAGE_SIZE),
-        Some(text) => match text.parse::<usize>() {
-            Ok(0) => Ok(DEFAULT_PAGE_SIZE),
-            Ok(n) if n <= MAX_PAGE_SIZE => Ok(n),
-            _ => Err(AdminError::field(
-                field,
-                format!("must be a whole number from 1 to {MAX_PAGE_SIZE}"),
-            )),
-        },
+    let Some(text) = value else {
+        return Ok(DEFAULT_PAGE_SIZE);
+    };
+    match text.parse::<usize>() {
+        Ok(0) => Ok(DEFAULT_PAGE_SIZE),
+        Ok(n) if n <= MAX_PAGE_SIZE && text.bytes().all(|b| b.is_ascii_digit()) => Ok(n),
+        _ => Err(AdminError::field(
+            field,
+            format!(
+                "must be a whole number from 0 to {MAX_PAGE_SIZE} (0 or absent: {DEFAULT_PAGE_SIZE})"
+            ),
+        )),
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn page_sizes_are_numbers_up_to_the_maximum() {
+        assert_eq!(page_size(None, "p").unwrap(), DEFAULT_PAGE_SIZE);
+        assert_eq!(page_size(Some("0"), "p").unwrap(), DEFAULT_PAGE_SIZE);
+        assert_eq!(page_size(Some("7"), "p").unwrap(), 7);
+        assert_eq!(page_size(Some("100"), "p").unwrap(), 100);
+        for bad in ["", " 5", "+5", "101", "x", "-1"] {
+            assert!(page_size(Some(bad), "p").is_err(), "{bad:?}");
+        }
+    }
 
     #[test]
     fn tokens_round_trip_and_garbage_is_refused() {

@@ -337,8 +337,10 @@ pub fn parse_credential(
     }
 }
 
-#[derive(Serialize)]
+/// A client as the `/v1` face shows it; `name` is its resource name (`clients/<id>`).
+#[derive(Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
+#[schema(as = Client)]
 pub struct ClientView<'a> {
     name: String,
     display_name: &'a str,
@@ -360,6 +362,24 @@ pub struct ClientView<'a> {
     last_seen_time: Option<Timestamp>,
 }
 
+/// One page of clients.
+#[derive(Serialize, utoipa::ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct ClientList<'a> {
+    pub clients: Vec<ClientView<'a>>,
+    /// Empty on the last page.
+    pub next_page_token: String,
+}
+
+/// One page of a client's credentials.
+#[derive(Serialize, utoipa::ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct CredentialList<'a> {
+    pub client_credentials: Vec<CredentialView<'a>>,
+    /// Empty on the last page.
+    pub next_page_token: String,
+}
+
 pub fn client_view<'a>(client: &'a Client, usage: &Usage) -> ClientView<'a> {
     ClientView {
         name: format!("clients/{}", client.client_id),
@@ -379,13 +399,16 @@ pub fn client_view<'a>(client: &'a Client, usage: &Usage) -> ClientView<'a> {
     }
 }
 
-#[derive(Serialize)]
+/// A plain secret: only in the response that created it.
+#[derive(Serialize, utoipa::ToSchema)]
 pub struct SecretValue<'a> {
     secret: &'a str,
 }
 
-#[derive(Serialize)]
+/// A credential (a secret of a client), `clients/<id>/credentials/<id>`.
+#[derive(Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
+#[schema(as = Credential)]
 pub struct CredentialView<'a> {
     name: String,
     display_name: &'a str,

@@ -10,13 +10,13 @@ use super::grants::{Audience, Environments, Expiry, ScopeSet};
 use super::ids::{ClientId, OrganizationId, SecretId};
 use super::time::Timestamp;
 
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct CustomClaim {
     pub key: String,
     pub value: String,
 }
 
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "SCREAMING_SNAKE_CASE")]
 pub enum SecretStatus {
     #[default]
@@ -24,7 +24,7 @@ pub enum SecretStatus {
     Inactive,
 }
 
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub enum SdkType {
     #[default]
     #[serde(rename = "SDK_TYPE_UNSPECIFIED")]

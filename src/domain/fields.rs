@@ -14,7 +14,7 @@ use super::grants::{Audience, Environments, Expiry, ScopeSet};
 use super::time::Timestamp;
 
 /// One thing wrong with one field of a request, in the AIP-193 `details` shape.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 pub struct FieldViolation {
     pub field: String,
     pub description: String,

@@ -5,11 +5,28 @@
 use std::collections::HashMap;
 
 use actix_web::{HttpResponse, web};
-use serde_json::json;
 
 use crate::admin::{Admin, AdminError, AdminService, paging};
 use crate::audit::decode_token;
 
+/// One page of audit events, newest first (environment admins only).
+#[derive(serde::Serialize, utoipa::ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct AuditEventList {
+    pub audit_events: Vec<crate::audit::Event>,
+    /// Empty when there is nothing older.
+    pub next_page_token: String,
+}
+
+/// The audit trail: admin writes, refused admin authentications, refused token requests.
+#[utoipa::path(get, path = "/v1/auditEvents", tag = "audit",
+    params(
+        ("pageSize" = Option<u32>, Query, minimum = 0, maximum = 100, description = "0-100 (0 or absent: 10)"),
+        ("pageToken" = Option<String>, Query, description = "nextPageToken of the previous page"),
+        ("target" = Option<String>, Query, description = "Only events about this resource (clients/<id>) and what is inside it"),
+    ),
+    responses((status = 200, description = "One page, newest first", body = AuditEventList), crate::openapi::AdminErrors),
+    security(("admin_bearer" = [])))]
 pub async fn list(
     admin: Admin,
     query: web::Query<HashMap<String, String>>,
@@ -29,8 +46,8 @@ pub async fn list(
     let page = admins
         .audit_events(&admin, token.as_deref(), size, target)
         .await?;
-    Ok(HttpResponse::Ok().json(json!({
-        "auditEvents": page.events,
-        "nextPageToken": page.next.unwrap_or_default(),
-    })))
+    Ok(HttpResponse::Ok().json(AuditEventList {
+        audit_events: page.events,
+        next_page_token: page.next.unwrap_or_default(),
+    }))
 }

@@ -6,7 +6,30 @@ use serde_json::{Value, json};
 
 use super::Discovery;
 
+/// Every public signing key (RFC 7517), cacheable for `keys.jwks_max_age` seconds.
+#[utoipa::path(get, path = "/.well-known/jwks.json", tag = "discovery",
+    responses((status = 200, description = "The JWK Set", body = crate::openapi::schemas::Jwks)))]
 pub async fn jwks(state: web::Data<Discovery>) -> HttpResponse {
+    publish_keys(&state)
+}
+
+/// The same JWK Set at the path Confidence's verifiers read.
+#[utoipa::path(get, path = "/keys", tag = "discovery",
+    responses((status = 200, description = "The JWK Set", body = crate::openapi::schemas::Jwks)))]
+pub async fn keys(state: web::Data<Discovery>) -> HttpResponse {
+    publish_keys(&state)
+}
+
+/// This document: the OpenAPI 3.1 description of every endpoint.
+#[utoipa::path(get, path = "/openapi.json", tag = "discovery",
+    responses((status = 200, description = "The OpenAPI 3.1 document", body = Object)))]
+pub async fn openapi_document(state: web::Data<Discovery>) -> HttpResponse {
+    HttpResponse::Ok()
+        .content_type("application/json")
+        .body(state.openapi.clone())
+}
+
+fn publish_keys(state: &Discovery) -> HttpResponse {
     HttpResponse::Ok()
         .insert_header((
             header::CACHE_CONTROL,
@@ -28,11 +51,15 @@ fn metadata(state: &Discovery) -> Value {
 }
 
 /// RFC 8414 authorization server metadata.
+#[utoipa::path(get, path = "/.well-known/oauth-authorization-server", tag = "discovery",
+    responses((status = 200, description = "RFC 8414 metadata", body = crate::openapi::schemas::ServerMetadata)))]
 pub async fn oauth_metadata(state: web::Data<Discovery>) -> HttpResponse {
     HttpResponse::Ok().json(metadata(&state))
 }
 
 /// The same document plus the OIDC fields discovery clients insist on.
+#[utoipa::path(get, path = "/.well-known/openid-configuration", tag = "discovery",
+    responses((status = 200, description = "RFC 8414 metadata with OIDC discovery fields", body = crate::openapi::schemas::ServerMetadata)))]
 pub async fn openid_configuration(state: web::Data<Discovery>) -> HttpResponse {
     let mut doc = metadata(&state);
     doc["subject_types_supported"] = json!(["public"]);

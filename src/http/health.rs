@@ -6,11 +6,18 @@ use serde_json::json;
 use crate::oauth::TokenService;
 
 /// 200 while the process runs.
+#[utoipa::path(get, path = "/healthz", tag = "operations",
+    responses((status = 200, description = "The process runs", body = crate::openapi::schemas::Health)))]
 pub async fn healthz() -> HttpResponse {
     HttpResponse::Ok().json(json!({"status": "ok"}))
 }
 
 /// `GET /metrics`: every series in the Prometheus text format (404 when metrics are off).
+#[utoipa::path(get, path = "/metrics", tag = "operations",
+    responses(
+        (status = 200, description = "Prometheus text format 0.0.4", body = String, content_type = "text/plain"),
+        (status = 404, description = "metrics.enabled is off", body = crate::openapi::schemas::AdminErrorBody),
+    ))]
 pub async fn metrics(tokens: web::Data<TokenService>) -> HttpResponse {
     let Some(m) = crate::metrics::get() else {
         return HttpResponse::NotFound().json(json!({
@@ -26,6 +33,11 @@ pub async fn metrics(tokens: web::Data<TokenService>) -> HttpResponse {
 
 /// 200 only when the store answers and a signing key is loaded (it always is once the
 /// server has started: it refuses to start without one).
+#[utoipa::path(get, path = "/readyz", tag = "operations",
+    responses(
+        (status = 200, description = "Ready", body = crate::openapi::schemas::Readiness),
+        (status = 503, description = "The store does not answer (Retry-After)", body = crate::openapi::schemas::Readiness),
+    ))]
 pub async fn readyz(tokens: web::Data<TokenService>) -> HttpResponse {
     match tokens.readiness().await {
         Ok(ready) => HttpResponse::Ok().json(json!({

@@ -46,6 +46,8 @@ pub struct Discovery {
     pub issuer: String,
     pub keys: Arc<KeyRing>,
     pub jwks_max_age: u32,
+    /// The OpenAPI document, rendered once.
+    pub openapi: String,
 }
 
 pub mod audit;

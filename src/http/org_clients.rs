@@ -8,7 +8,10 @@ use serde_json::json;
 use super::HttpSettings;
 use super::body::{etag, if_match, json_object};
 use crate::admin::changes::SecretChanges;
-use crate::admin::org::{client_view, parse_client, secret_view};
+use crate::admin::org::{
+    ClientList, ClientResponse, CreatedClient, CreatedSecret, client_view, parse_client,
+    secret_view,
+};
 use crate::admin::service::AdminService;
 use crate::admin::service::{Within, parse_client_id, parse_secret_id};
 use crate::admin::{Admin, AdminError, paging};
@@ -21,6 +24,14 @@ fn organization(admin: &Admin, raw: &str) -> Result<OrganizationId, AdminError> 
     admin.organization(raw)
 }
 
+/// Creates an organization client with its first secret (its value is in this response only).
+#[utoipa::path(post,
+    path = "/api/v1/organizations/{organization_id}/clients",
+    tag = "organization clients",
+    params(("organization_id" = String, Path, description = "The organization ([A-Za-z0-9_-]{1,64})")),
+    request_body = crate::openapi::schemas::OrganizationClientInput,
+    responses((status = 201, description = "Created (ETag)", body = crate::admin::org::CreatedClient), crate::openapi::AdminErrors),
+    security(("admin_bearer" = [])))]
 pub async fn create(
     admin: Admin,
     path: web::Path<String>,
@@ -38,12 +49,19 @@ pub async fn create(
     let plain = issued.map(|i| i.plain);
     Ok(HttpResponse::Created()
         .insert_header(etag(client.version))
-        .json(json!({
-            "client": client_view(&client, &Usage::default()),
-            "plain_secret": plain.as_ref().map(|p| p.expose()),
-        })))
+        .json(CreatedClient {
+            client: client_view(&client, &Usage::default()),
+            plain_secret: plain.as_ref().map(|p| p.expose()),
+        }))
 }
 
+/// Lists an organization's clients, oldest first.
+#[utoipa::path(get,
+    path = "/api/v1/organizations/{organization_id}/clients",
+    tag = "organization clients",
+    params(("organization_id" = String, Path, description = "The organization ([A-Za-z0-9_-]{1,64})"), ("page_size" = Option<u32>, Query, minimum = 0, maximum = 100, description = "0-100 (0 or absent: 10)"), ("page_token" = Option<String>, Query, description = "next_page_token of the previous page")),
+    responses((status = 200, description = "One page", body = crate::admin::org::ClientList), crate::openapi::AdminErrors),
+    security(("admin_bearer" = [])))]
 pub async fn list(
     admin: Admin,
     path: web::Path<String>,
@@ -62,14 +80,21 @@ pub async fn list(
         .iter()
         .map(|(c, u)| client_view(c, u))
         .collect();
-    Ok(HttpResponse::Ok().json(json!({
-        "clients": clients,
-        "next_page_token": list.next.as_ref().map(paging::encode).unwrap_or_default(),
-        "prev_page_token": "",
-        "total_size": list.total,
-    })))
+    Ok(HttpResponse::Ok().json(ClientList {
+        clients,
+        next_page_token: list.next.as_ref().map(paging::encode).unwrap_or_default(),
+        prev_page_token: String::new(),
+        total_size: list.total,
+    }))
 }
 
+/// Reads a client (ETag: its version).
+#[utoipa::path(get,
+    path = "/api/v1/organizations/{organization_id}/clients/{client_id}",
+    tag = "organization clients",
+    params(("organization_id" = String, Path, description = "The organization ([A-Za-z0-9_-]{1,64})"), ("client_id" = String, Path, description = "The client id")),
+    responses((status = 200, description = "The client", body = crate::admin::org::ClientResponse), crate::openapi::AdminErrors),
+    security(("admin_bearer" = [])))]
 pub async fn get(
     admin: Admin,
     path: web::Path<(String, String)>,
@@ -80,9 +105,19 @@ pub async fn get(
     let (client, usage) = admins.get_client(&within, &parse_client_id(&id)?).await?;
     Ok(HttpResponse::Ok()
         .insert_header(etag(client.version))
-        .json(json!({"client": client_view(&client, &usage)})))
+        .json(ClientResponse {
+            client: client_view(&client, &usage),
+        }))
 }
 
+/// Updates a client: present keys replace their field, absent keys stay, null resets.
+#[utoipa::path(patch,
+    path = "/api/v1/organizations/{organization_id}/clients/{client_id}",
+    tag = "organization clients",
+    params(("organization_id" = String, Path, description = "The organization ([A-Za-z0-9_-]{1,64})"), ("client_id" = String, Path, description = "The client id"), ("If-Match" = Option<String>, Header, description = "Only if the client's ETag still matches")),
+    request_body = crate::openapi::schemas::OrganizationClientInput,
+    responses((status = 200, description = "The updated client (ETag)", body = crate::admin::org::ClientResponse), crate::openapi::AdminErrors),
+    security(("admin_bearer" = [])))]
 pub async fn update(
     admin: Admin,
     path: web::Path<(String, String)>,
@@ -107,9 +142,18 @@ pub async fn update(
         .await?;
     Ok(HttpResponse::Ok()
         .insert_header(etag(client.version))
-        .json(json!({"client": client_view(&client, &usage)})))
+        .json(ClientResponse {
+            client: client_view(&client, &usage),
+        }))
 }
 
+/// Deletes a client; its secrets stop working at once.
+#[utoipa::path(delete,
+    path = "/api/v1/organizations/{organization_id}/clients/{client_id}",
+    tag = "organization clients",
+    params(("organization_id" = String, Path, description = "The organization ([A-Za-z0-9_-]{1,64})"), ("client_id" = String, Path, description = "The client id"), ("If-Match" = Option<String>, Header, description = "Only if the client's ETag still matches")),
+    responses((status = 200, description = "Deleted", body = crate::openapi::schemas::Empty), crate::openapi::AdminErrors),
+    security(("admin_bearer" = [])))]
 pub async fn delete(
     admin: Admin,
     path: web::Path<(String, String)>,
@@ -129,6 +173,14 @@ pub async fn delete(
     Ok(HttpResponse::Ok().json(json!({})))
 }
 
+/// Adds a secret (at most secrets.max_per_client); its value is in this response only.
+#[utoipa::path(post,
+    path = "/api/v1/organizations/{organization_id}/clients/{client_id}/secrets",
+    tag = "organization clients",
+    params(("organization_id" = String, Path, description = "The organization ([A-Za-z0-9_-]{1,64})"), ("client_id" = String, Path, description = "The client id")),
+    request_body(content = Option<crate::openapi::schemas::NoFields>, content_type = "application/json"),
+    responses((status = 201, description = "Created (ETag)", body = crate::admin::org::CreatedSecret), crate::openapi::AdminErrors),
+    security(("admin_bearer" = [])))]
 pub async fn add_secret(
     admin: Admin,
     path: web::Path<(String, String)>,
@@ -160,12 +212,19 @@ pub async fn add_secret(
         .ok_or(AdminError::Internal)?;
     Ok(HttpResponse::Created()
         .insert_header(etag(client.version))
-        .json(json!({
-            "plain_secret": issued.plain.expose(),
-            "secret": secret_view(secret, &Usage::default()),
-        })))
+        .json(CreatedSecret {
+            plain_secret: issued.plain.expose(),
+            secret: secret_view(secret, &Usage::default()),
+        }))
 }
 
+/// Deletes a secret; it stops working at once.
+#[utoipa::path(delete,
+    path = "/api/v1/organizations/{organization_id}/clients/{client_id}/secrets/{secret_id}",
+    tag = "organization clients",
+    params(("organization_id" = String, Path, description = "The organization ([A-Za-z0-9_-]{1,64})"), ("client_id" = String, Path, description = "The client id"), ("secret_id" = String, Path, description = "The secret id"), ("If-Match" = Option<String>, Header, description = "Only if the client's ETag still matches")),
+    responses((status = 200, description = "Deleted", body = crate::openapi::schemas::Empty), crate::openapi::AdminErrors),
+    security(("admin_bearer" = [])))]
 pub async fn delete_secret(
     admin: Admin,
     path: web::Path<(String, String, String)>,

@@ -12,6 +12,18 @@ use super::HttpSettings;
 use crate::oauth::bruteforce::source_address;
 use crate::oauth::{Dialect, OAuthError, TokenRequest, TokenService};
 
+/// The client-credentials grant: authenticate the client (Basic or body credentials), mint
+/// a signed JWT with its scopes, audience, claims and expiry.
+#[utoipa::path(post, path = "/oauth/token", tag = "token",
+    request_body(content(
+        (crate::openapi::schemas::TokenRequest = "application/x-www-form-urlencoded"),
+        (crate::openapi::schemas::TokenRequest = "application/json"),
+    )),
+    responses(
+        (status = 200, description = "A token (Cache-Control: no-store)", body = crate::openapi::schemas::TokenResponse),
+        crate::openapi::TokenErrors,
+    ),
+    security((), ("client_secret_basic" = [])))]
 pub async fn token(
     req: HttpRequest,
     payload: web::Payload,
@@ -23,6 +35,13 @@ pub async fn token(
 
 /// Confidence's token call: `{"clientId", "clientSecret", "grantType"}` in,
 /// `{"accessToken", "tokenType", "expiresIn", "scope"}` out.
+#[utoipa::path(post, path = "/v1/oauth/token", tag = "token",
+    request_body(content((crate::openapi::schemas::ConfidenceTokenRequest = "application/json"))),
+    responses(
+        (status = 200, description = "A token (Cache-Control: no-store)", body = crate::openapi::schemas::ConfidenceTokenResponse),
+        crate::openapi::TokenErrors,
+    ),
+    security((), ("client_secret_basic" = [])))]
 pub async fn confidence_token(
     req: HttpRequest,
     payload: web::Payload,

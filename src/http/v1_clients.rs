@@ -10,7 +10,9 @@ use super::HttpSettings;
 use super::body::{etag, if_match, json_object};
 use crate::admin::service::AdminService;
 use crate::admin::service::{self, Within, parse_client_id, parse_secret_id};
-use crate::admin::v1::{client_view, credential_view, parse_client, parse_credential};
+use crate::admin::v1::{
+    ClientList, CredentialList, client_view, credential_view, parse_client, parse_credential,
+};
 use crate::admin::{Admin, AdminError, paging};
 use crate::domain::{Client, SecretId, Usage};
 
@@ -32,6 +34,13 @@ fn mask(query: &Query) -> Option<&str> {
         .map(String::as_str)
 }
 
+/// Creates an environment-level client (no secret: add credentials).
+#[utoipa::path(post,
+    path = "/v1/clients",
+    tag = "clients",
+    request_body = crate::openapi::schemas::ClientInput,
+    responses((status = 200, description = "Created (ETag)", body = crate::admin::v1::ClientView), crate::openapi::AdminErrors),
+    security(("admin_bearer" = [])))]
 pub async fn create(
     admin: Admin,
     req: HttpRequest,
@@ -48,6 +57,13 @@ pub async fn create(
         .json(client_view(&client, &Usage::default())))
 }
 
+/// Lists every client, oldest first.
+#[utoipa::path(get,
+    path = "/v1/clients",
+    tag = "clients",
+    params(("pageSize" = Option<u32>, Query, minimum = 0, maximum = 100, description = "0-100 (0 or absent: 10)"), ("pageToken" = Option<String>, Query, description = "nextPageToken of the previous page")),
+    responses((status = 200, description = "One page", body = crate::admin::v1::ClientList), crate::openapi::AdminErrors),
+    security(("admin_bearer" = [])))]
 pub async fn list(
     admin: Admin,
     query: Query,
@@ -61,12 +77,19 @@ pub async fn list(
         .iter()
         .map(|(c, u)| client_view(c, u))
         .collect();
-    Ok(HttpResponse::Ok().json(json!({
-        "clients": clients,
-        "nextPageToken": list.next.as_ref().map(paging::encode).unwrap_or_default(),
-    })))
+    Ok(HttpResponse::Ok().json(ClientList {
+        clients,
+        next_page_token: list.next.as_ref().map(paging::encode).unwrap_or_default(),
+    }))
 }
 
+/// Reads a client (ETag: its version).
+#[utoipa::path(get,
+    path = "/v1/clients/{client}",
+    tag = "clients",
+    params(("client" = String, Path, description = "The client id")),
+    responses((status = 200, description = "The client", body = crate::admin::v1::ClientView), crate::openapi::AdminErrors),
+    security(("admin_bearer" = [])))]
 pub async fn get(
     admin: Admin,
     path: web::Path<String>,
@@ -81,6 +104,14 @@ pub async fn get(
         .json(client_view(&client, &usage)))
 }
 
+/// Updates the fields the mask names (those absent from the body are cleared).
+#[utoipa::path(patch,
+    path = "/v1/clients/{client}",
+    tag = "clients",
+    params(("client" = String, Path, description = "The client id"), ("updateMask" = Option<String>, Query, description = "Comma-separated fields to change (camelCase or snake_case; * for all); absent: the fields in the body"), ("If-Match" = Option<String>, Header, description = "Only if the client's ETag still matches")),
+    request_body = crate::openapi::schemas::ClientInput,
+    responses((status = 200, description = "The updated client (ETag)", body = crate::admin::v1::ClientView), crate::openapi::AdminErrors),
+    security(("admin_bearer" = [])))]
 pub async fn update(
     admin: Admin,
     path: web::Path<String>,
@@ -108,6 +139,13 @@ pub async fn update(
         .json(client_view(&client, &usage)))
 }
 
+/// Deletes a client; its credentials stop working at once.
+#[utoipa::path(delete,
+    path = "/v1/clients/{client}",
+    tag = "clients",
+    params(("client" = String, Path, description = "The client id"), ("If-Match" = Option<String>, Header, description = "Only if the client's ETag still matches")),
+    responses((status = 200, description = "Deleted", body = crate::openapi::schemas::Empty), crate::openapi::AdminErrors),
+    security(("admin_bearer" = [])))]
 pub async fn delete(
     admin: Admin,
     path: web::Path<String>,
@@ -126,6 +164,14 @@ pub async fn delete(
     Ok(HttpResponse::Ok().json(json!({})))
 }
 
+/// Creates a credential; its secret is in this response only.
+#[utoipa::path(post,
+    path = "/v1/clients/{client}/credentials",
+    tag = "clients",
+    params(("client" = String, Path, description = "The client id")),
+    request_body = crate::openapi::schemas::CredentialInput,
+    responses((status = 200, description = "Created (ETag)", body = crate::admin::v1::CredentialView), crate::openapi::AdminErrors),
+    security(("admin_bearer" = [])))]
 pub async fn create_credential(
     admin: Admin,
     path: web::Path<String>,
@@ -153,6 +199,13 @@ pub async fn create_credential(
         )))
 }
 
+/// Lists a client's credentials, oldest first.
+#[utoipa::path(get,
+    path = "/v1/clients/{client}/credentials",
+    tag = "clients",
+    params(("client" = String, Path, description = "The client id"), ("pageSize" = Option<u32>, Query, minimum = 0, maximum = 100, description = "0-100 (0 or absent: 10)"), ("pageToken" = Option<String>, Query, description = "nextPageToken of the previous page")),
+    responses((status = 200, description = "One page", body = crate::admin::v1::CredentialList), crate::openapi::AdminErrors),
+    security(("admin_bearer" = [])))]
 pub async fn list_credentials(
     admin: Admin,
     path: web::Path<String>,
@@ -169,10 +222,10 @@ pub async fn list_credentials(
         .into_iter()
         .map(|s| credential_view(&client, s, &usage, None))
         .collect();
-    Ok(HttpResponse::Ok().json(json!({
-        "clientCredentials": credentials,
-        "nextPageToken": next.as_ref().map(paging::encode).unwrap_or_default(),
-    })))
+    Ok(HttpResponse::Ok().json(CredentialList {
+        client_credentials: credentials,
+        next_page_token: next.as_ref().map(paging::encode).unwrap_or_default(),
+    }))
 }
 
 /// 200 with the credential named by the path, and the client's ETag.
@@ -189,6 +242,13 @@ fn credential_response(
         .json(credential_view(client, secret, usage, None)))
 }
 
+/// Reads a credential (never its secret).
+#[utoipa::path(get,
+    path = "/v1/clients/{client}/credentials/{credential}",
+    tag = "clients",
+    params(("client" = String, Path, description = "The client id"), ("credential" = String, Path, description = "The credential (secret) id")),
+    responses((status = 200, description = "The credential", body = crate::admin::v1::CredentialView), crate::openapi::AdminErrors),
+    security(("admin_bearer" = [])))]
 pub async fn get_credential(
     admin: Admin,
     path: web::Path<(String, String)>,
@@ -202,6 +262,14 @@ pub async fn get_credential(
     credential_response(&client, &usage, &credential)
 }
 
+/// Updates the fields the mask names; clientSecret.secret replaces the value.
+#[utoipa::path(patch,
+    path = "/v1/clients/{client}/credentials/{credential}",
+    tag = "clients",
+    params(("client" = String, Path, description = "The client id"), ("credential" = String, Path, description = "The credential (secret) id"), ("updateMask" = Option<String>, Query, description = "Comma-separated fields to change (camelCase or snake_case; * for all); absent: the fields in the body"), ("If-Match" = Option<String>, Header, description = "Only if the client's ETag still matches")),
+    request_body = crate::openapi::schemas::CredentialInput,
+    responses((status = 200, description = "The updated credential (ETag)", body = crate::admin::v1::CredentialView), crate::openapi::AdminErrors),
+    security(("admin_bearer" = [])))]
 pub async fn update_credential(
     admin: Admin,
     path: web::Path<(String, String)>,
@@ -229,6 +297,13 @@ pub async fn update_credential(
     credential_response(&client, &usage, &credential)
 }
 
+/// Deletes a credential; it stops working at once.
+#[utoipa::path(delete,
+    path = "/v1/clients/{client}/credentials/{credential}",
+    tag = "clients",
+    params(("client" = String, Path, description = "The client id"), ("credential" = String, Path, description = "The credential (secret) id"), ("If-Match" = Option<String>, Header, description = "Only if the client's ETag still matches")),
+    responses((status = 200, description = "Deleted", body = crate::openapi::schemas::Empty), crate::openapi::AdminErrors),
+    security(("admin_bearer" = [])))]
 pub async fn delete_credential(
     admin: Admin,
     path: web::Path<(String, String)>,

@@ -109,3 +109,52 @@ async fn every_key_in_the_folder_is_published_and_the_configured_one_signs() {
         app.verify(&app.admin_token).await;
     }
 }
+
+#[tokio::test]
+async fn the_openapi_document_describes_this_server_and_every_route_answers() {
+    let app = spawn_app().await;
+    let response = app.http.get(app.url("/openapi.json")).send().await.unwrap();
+    assert_eq!(response.status(), StatusCode::OK);
+    assert!(
+        response.headers()["content-type"]
+            .to_str()
+            .unwrap()
+            .starts_with("application/json")
+    );
+    let doc: Value = response.json().await.unwrap();
+    assert_eq!(doc["openapi"], "3.1.0");
+    assert_eq!(doc["servers"][0]["url"], app.issuer.as_str());
+    // Every documented operation is served: none answers "no such endpoint" or 405.
+    let paths = doc["paths"].as_object().unwrap();
+    assert!(paths.len() >= 19, "{}", paths.len());
+    for (path, item) in paths {
+        let concrete = path
+            .replace("{organization_id}", "org_x")
+            .replace("{client_id}", "m2morg_1")
+            .replace("{secret_id}", "sks_1")
+            .replace("{client}", "m2m_1")
+            .replace("{credential}", "sks_1");
+        for method in item.as_object().unwrap().keys() {
+            let method = reqwest::Method::from_bytes(method.to_uppercase().as_bytes()).unwrap();
+            let response = app
+                .admin(app.http.request(method.clone(), app.url(&concrete)))
+                .send()
+                .await
+                .unwrap();
+            let status = response.status();
+            let body = response.text().await.unwrap();
+            assert_ne!(status, StatusCode::METHOD_NOT_ALLOWED, "{method} {path}");
+            assert!(
+                !body.contains("no such endpoint"),
+                "{method} {path}: {body}"
+            );
+            let documented = item[method.as_str().to_lowercase()]["responses"]
+                .as_object()
+                .unwrap();
+            assert!(
+                documented.contains_key(status.as_str()),
+                "{method} {path} answered {status}, which it does not document"
+            );
+        }
+    }
+}
