@@ -68,7 +68,9 @@ async fn main() {
                     updater: None,
                     expire_time: None,
                     hash: hash.clone(),
+                    tokens_not_before: None,
                 }],
+                tokens_not_before: None,
             };
             let store = store.clone();
             async move { store.create_client(&client).await.expect("write a client") }

@@ -217,6 +217,23 @@ ADMIN_GET=$(measure "$CONNECTIONS" 5 "$BASE/api/v1/organizations/$ORG/clients/$W
 # The same read over gRPC (h2c, 4 connections), as Scalekit's SDKs make it.
 ADMIN_GRPC=$(target/release/examples/bench_grpc "$BASE" "$ADMIN_TOKEN" "$ORG" "$WARM_ID" "$CONNECTIONS" 5)
 
+# Introspection of a valid token (RFC 7662) by a client holding the introspection scope.
+echo "bench.sh: introspection" >&2
+read -r INTRO_ID INTRO_SECRET < <(curl -s -X POST "$BASE/api/v1/organizations/$ORG/clients" \
+  -H "Authorization: Bearer $ADMIN_TOKEN" -H 'Content-Type: application/json' \
+  -d '{"name":"resource server","scopes":["tokenmint:introspect"]}' |
+  python3 -c 'import json,sys; d=json.load(sys.stdin); print(d["client"]["client_id"], d["plain_secret"])')
+INTRO_TOKEN=$(curl -s -d grant_type=client_credentials -d "client_id=$WARM_ID" -d "client_secret=$WARM_SECRET" "$BASE/oauth/token" | json '["access_token"]')
+cat >"$work/introspect.lua" <<LUA
+wrk.method = "POST"
+wrk.body = "token=$INTRO_TOKEN&client_id=$INTRO_ID&client_secret=$INTRO_SECRET"
+wrk.headers["Content-Type"] = "application/x-www-form-urlencoded"
+LUA
+curl -sf -o /dev/null -X POST --data-binary @<(printf 'token=%s&client_id=%s&client_secret=%s' "$INTRO_TOKEN" "$INTRO_ID" "$INTRO_SECRET") \
+  -H 'Content-Type: application/x-www-form-urlencoded' "$BASE/oauth/introspect"
+INTRO_TOKEN_RATE=$(measure "$CONNECTIONS" "$SECONDS_EACH" "$BASE/oauth/token" "$work/warm.lua")
+INTROSPECT=$(measure "$CONNECTIONS" "$SECONDS_EACH" "$BASE/oauth/introspect" "$work/introspect.lua")
+
 # Token latency with few and with many clients stored, measured back to back.
 TOKEN_UNSEEDED=$(measure "$CONNECTIONS" "$SECONDS_EACH" "$BASE/oauth/token" "$work/warm.lua")
 echo "bench.sh: seeding $SEED clients" >&2
@@ -240,7 +257,7 @@ python3 - "$HEALTHZ" "${TOKEN[ES256]}" "${TOKEN[EdDSA]}" "${TOKEN[RS256]}" "$TOK
   "${SIGN[ES256]}" "${SIGN[EdDSA]}" "${SIGN[RS256]}" "$CORES" "$COLD" "$COLD_OK" "$COLD_BUSY" "$cold_seconds" \
   "$ARGON2_BOUND" "$ARGON2_PEAK" "$ADMIN_CREATE" "$ADMIN_GET" "$PEAK_RSS_KB" "$STORED" "$SEED_SECONDS" \
   "$SECONDS_EACH" "$CONNECTIONS" "$ROUND_PAIRS" "$COLD_CREATED" "${COLD_OTHER:-none}" "$ADMIN_GRPC" \
-  "$METRICS_OFF" "$METRICS_PAIRS" <<'PY'
+  "$METRICS_OFF" "$METRICS_PAIRS" "$INTROSPECT" "$INTRO_TOKEN_RATE" <<'PY'
 import os, platform, subprocess, sys
 a = sys.argv[1:]
 def run(v): return v.split()[0:3]
@@ -264,6 +281,8 @@ off = run(a[27])
 metric_rounds = [tuple(float(x) for x in pair.split(",")) for pair in a[28].split()]
 costs = sorted(1 - on / off_ for on, off_ in metric_rounds)
 metrics_cost = costs[len(costs) // 2] if len(costs) % 2 else sum(costs[len(costs) // 2 - 1:len(costs) // 2 + 1]) / 2
+introspect, intro_token = run(a[29]), run(a[30])
+intro_ratio = f(introspect[0]) / f(intro_token[0])
 metrics_line = "Metrics cost (ES256 warm req/s with metrics on, off, cost): " + "; ".join(f"{o:.0f}, {f_:.0f}, {1 - o / f_:.1%}" for o, f_ in metric_rounds) + f". Median cost {metrics_cost:.1%}."
 checks = [
     ("ES256 warm >= 25% of /healthz req/s (median of the rounds' ratios)", ratio >= 0.25, f"{ratio:.1%}"),
@@ -273,6 +292,7 @@ checks = [
     ("argon2 concurrency never above its bound", peak <= bound, f"peak {peak} / bound {bound}"),
     ("server RSS < 150 MB", rss_mb < 150, f"{rss_mb:.0f} MB"),
     ("metrics cost the warm ES256 token rate < 3% (median of the rounds)", metrics_cost < 0.03, f"{metrics_cost:.1%}"),
+    ("introspection of a valid token >= 50% of the warm ES256 token rate (back to back)", intro_ratio >= 0.5, f"{intro_ratio:.0%} ({introspect[0]} vs {intro_token[0]} req/s)"),
     (f"token latency unchanged with {stored} clients stored", f(seeded[1]) <= max(1.5 * f(unseeded[1]), f(unseeded[1]) + 1.0), f"p99 {unseeded[1]} -> {seeded[1]} ms, {unseeded[0]} -> {seeded[0]} req/s (back to back)"),
 ]
 rows = [
@@ -284,6 +304,8 @@ rows = [
     ("token, ES256, warm, just before seeding", unseeded[0], unseeded[1], unseeded[2]),
     (f"token, ES256, warm, {stored} clients stored", seeded[0], seeded[1], seeded[2]),
     (f"token, ES256, warm, during {cold} cold requests (16 conns)", during[0], during[1], during[2]),
+    ("introspection of a valid token, ES256 (RFC 7662)", introspect[0], introspect[1], introspect[2]),
+    ("token, ES256, warm, just before introspection", intro_token[0], intro_token[1], intro_token[2]),
     ("admin create (argon2 per request, 4 conns, 5 s)", create[0], create[1], create[2]),
     ("admin get (64 conns, 5 s)", get[0], get[1], get[2]),
     ("admin get over gRPC, GetOrganizationClient (64 streams on 4 h2c connections, 5 s; errors)", *run(a[26])),

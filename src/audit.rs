@@ -90,6 +90,7 @@ pub enum Action {
     DeleteSecret,
     Authenticate,
     IssueToken,
+    RevokeTokens,
 }
 
 impl Action {
@@ -103,6 +104,7 @@ impl Action {
             Self::DeleteSecret => "secret.delete",
             Self::Authenticate => "admin.authenticate",
             Self::IssueToken => "token.issue",
+            Self::RevokeTokens => "tokens.revoke",
         }
     }
 }

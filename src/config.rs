@@ -33,6 +33,8 @@ pub struct Settings {
     pub usage: UsageSettings,
     pub metrics: MetricsSettings,
     pub audit: AuditSettings,
+    pub introspection: IntrospectionSettings,
+    pub revocation: RevocationSettings,
     pub log: LogSettings,
 }
 
@@ -184,6 +186,16 @@ pub struct BruteForceSettings {
 pub struct MetricsSettings {
     pub enabled: bool,
     pub max_client_labels: usize,
+}
+
+#[derive(Clone, Debug, Deserialize)]
+pub struct IntrospectionSettings {
+    pub scope: String,
+}
+
+#[derive(Clone, Debug, Deserialize)]
+pub struct RevocationSettings {
+    pub with_credential: bool,
 }
 
 #[derive(Clone, Debug, Deserialize)]
@@ -552,6 +564,12 @@ impl Settings {
             || crate::domain::fields::scope_token(&self.admin.scope).is_err()
         {
             e.push("admin.scope must be a valid scope token (printable ASCII, no spaces)".into());
+        }
+        if crate::domain::fields::scope_token(&self.introspection.scope).is_err() {
+            e.push(
+                "introspection.scope must be a valid scope token (printable ASCII, no spaces)"
+                    .into(),
+            );
         }
         if secrets.prefix.len() > 16 || !secrets.prefix.bytes().all(|b| b.is_ascii_graphic()) {
             e.push("secrets.prefix must be at most 16 printable ASCII characters".into());

@@ -175,6 +175,41 @@ pub mod schemas {
         pub environment: Option<String>,
     }
 
+    /// Which tokens to revoke: none given, every token of the client until now; `jti`, one.
+    #[derive(Serialize, ToSchema)]
+    #[serde(deny_unknown_fields)]
+    pub struct RevokeTokens {
+        /// One token's id (its `jti` claim).
+        #[schema(min_length = 1, max_length = 64)]
+        pub jti: Option<String>,
+    }
+
+    /// An introspection (RFC 7662) or revocation (RFC 7009) request.
+    #[derive(Serialize, ToSchema)]
+    pub struct IntrospectionRequest {
+        /// The access token.
+        pub token: String,
+        /// Accepted and ignored (there is one kind of token).
+        pub token_type_hint: Option<String>,
+        pub client_id: Option<String>,
+        pub client_secret: Option<String>,
+    }
+
+    /// RFC 7662 §2.2: `active`, and for an active token its claims (`iss`, `sub`, `aud`,
+    /// `exp`, `iat`, `nbf`, `jti`, `client_id`, `credential_id`, `scope`, custom claims).
+    #[derive(Serialize, ToSchema)]
+    pub struct Introspection {
+        pub active: bool,
+        pub token_type: Option<String>,
+        pub sub: Option<String>,
+        pub client_id: Option<String>,
+        pub scope: Option<String>,
+        pub exp: Option<u64>,
+        pub iat: Option<u64>,
+        pub jti: Option<String>,
+        pub iss: Option<String>,
+    }
+
     /// Confidence's token request (camelCase JSON).
     #[derive(Serialize, ToSchema)]
     #[serde(rename_all = "camelCase")]
@@ -275,6 +310,10 @@ pub mod schemas {
         pub jwks_uri: String,
         pub grant_types_supported: Vec<String>,
         pub token_endpoint_auth_methods_supported: Vec<String>,
+        pub introspection_endpoint: String,
+        pub introspection_endpoint_auth_methods_supported: Vec<String>,
+        pub revocation_endpoint: String,
+        pub revocation_endpoint_auth_methods_supported: Vec<String>,
         pub response_types_supported: Vec<String>,
         pub subject_types_supported: Option<Vec<String>>,
         pub id_token_signing_alg_values_supported: Option<Vec<String>>,
@@ -427,6 +466,8 @@ impl Modify for Security {
         crate::http::health::metrics,
         crate::http::token::token,
         crate::http::token::confidence_token,
+        crate::http::introspect::introspect,
+        crate::http::introspect::revoke,
         crate::http::discovery::jwks,
         crate::http::discovery::keys,
         crate::http::discovery::oauth_metadata,
@@ -449,6 +490,8 @@ impl Modify for Security {
         crate::http::v1_clients::get_credential,
         crate::http::v1_clients::update_credential,
         crate::http::v1_clients::delete_credential,
+        crate::http::v1_clients::revoke_tokens,
+        crate::http::v1_clients::revoke_credential_tokens,
         crate::http::audit::list,
     ),
     components(schemas(schemas::AdminErrorBody, schemas::OAuthErrorBody)),

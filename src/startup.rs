@@ -22,7 +22,7 @@ use crate::crypto::keys::KeyError;
 use crate::crypto::secret::HashError;
 use crate::crypto::{Hasher, KeyRing};
 use crate::http::{
-    Discovery, HttpSettings, audit, discovery, health, org_clients, token, v1_clients,
+    Discovery, HttpSettings, audit, discovery, health, introspect, org_clients, token, v1_clients,
 };
 use crate::oauth::TokenService;
 use crate::store::Store;
@@ -303,6 +303,12 @@ pub fn endpoints() -> Vec<Endpoint> {
         e(M::POST, "/oauth/token", None, || {
             web::post().to(token::token)
         }),
+        e(M::POST, "/oauth/introspect", None, || {
+            web::post().to(introspect::introspect)
+        }),
+        e(M::POST, "/oauth/revoke", None, || {
+            web::post().to(introspect::revoke)
+        }),
         e(M::POST, "/v1/oauth/token", None, || {
             web::post().to(token::confidence_token)
         }),
@@ -368,6 +374,15 @@ pub fn endpoints() -> Vec<Endpoint> {
         e(M::DELETE, CREDENTIAL, V1, || {
             web::delete().to(v1_clients::delete_credential)
         }),
+        e(M::POST, "/v1/clients/{client}/revokeTokens", V1, || {
+            web::post().to(v1_clients::revoke_tokens)
+        }),
+        e(
+            M::POST,
+            "/v1/clients/{client}/credentials/{credential}/revokeTokens",
+            V1,
+            || web::post().to(v1_clients::revoke_credential_tokens),
+        ),
         e(M::GET, "/v1/auditEvents", V1, || web::get().to(audit::list)),
     ]
 }

@@ -139,6 +139,14 @@ async fn authenticate(
         .ok_or_else(|| {
             unauthenticated("the token names no credential; get a new token from /oauth/token")
         })?;
+    if client.revokes(client.secret(&credential), claims.iat) {
+        return Err(unauthenticated("the token was revoked"));
+    }
+    if let Some(jti) = &claims.jti
+        && state.store.is_token_revoked(&client_id, jti).await?
+    {
+        return Err(unauthenticated("the token was revoked"));
+    }
     match client.secret(&credential) {
         None => {
             return Err(unauthenticated(

@@ -109,6 +109,7 @@ fn new_secret(
         creator,
         expire_time: None,
         hash,
+        tokens_not_before: None,
     };
     changes.apply(&mut secret);
     secret
@@ -160,6 +161,7 @@ fn blank_client(
         updater: creator.clone(),
         creator,
         secrets: Vec::new(),
+        tokens_not_before: None,
     }
 }
 
@@ -207,6 +209,8 @@ pub struct AdminService {
     expiry_bounds: ExpiryBounds,
     secret_prefix: String,
     max_secrets: usize,
+    /// The longest a token can live: how long a revoked `jti` stays on the denylist.
+    max_expiry: u32,
     pub(super) auditor: Arc<Auditor>,
 }
 
@@ -230,6 +234,7 @@ impl AdminService {
             expiry_bounds: settings.expiry_bounds(),
             secret_prefix: settings.secrets.prefix.clone(),
             max_secrets: settings.secrets.max_per_client.get(),
+            max_expiry: settings.tokens.max_expiry,
         }
     }
 
@@ -631,6 +636,76 @@ fn client_name(id: &ClientId) -> String {
 /// A secret's resource name in audit events: `clients/<id>/secrets/<secret id>`.
 fn secret_name(id: &ClientId, sid: &SecretId) -> String {
     format!("clients/{id}/secrets/{sid}")
+}
+
+/// Which tokens of a client to revoke.
+#[derive(Clone, Debug)]
+pub enum Revoke {
+    /// Every token the client was issued until now.
+    Client,
+    /// Every token one of its secrets minted until now.
+    Secret(SecretId),
+    /// One token, by its `jti`.
+    Token(String),
+}
+
+impl AdminService {
+    /// Revokes tokens of client `id`: a not-before time on the client or a secret (one
+    /// compare-and-set write, read with the client's document wherever tokens are checked),
+    /// or one `jti` on the denylist until any token could have expired.
+    pub async fn revoke_tokens(
+        &self,
+        admin: &Admin,
+        within: &Within,
+        id: &ClientId,
+        which: Revoke,
+    ) -> Result<(), AdminError> {
+        let (target, fields) = match &which {
+            Revoke::Client => (client_name(id), vec!["tokens_not_before".to_owned()]),
+            Revoke::Secret(sid) => (secret_name(id, sid), vec!["tokens_not_before".to_owned()]),
+            Revoke::Token(jti) => (format!("{}/tokens/{jti}", client_name(id)), Vec::new()),
+        };
+        let result = self.revoke_unaudited(admin, within, id, which).await;
+        self.audit(admin, Action::RevokeTokens, target, fields, &result)
+            .await;
+        result
+    }
+
+    async fn revoke_unaudited(
+        &self,
+        admin: &Admin,
+        within: &Within,
+        id: &ClientId,
+        which: Revoke,
+    ) -> Result<(), AdminError> {
+        let now = Timestamp::now();
+        match which {
+            Revoke::Token(jti) => {
+                self.load(within, id).await?;
+                let until = Timestamp::from_millis(
+                    now.as_millis() + u64::from(self.max_expiry) * 1000 + 60_000,
+                );
+                Ok(self.store.revoke_token(id, &jti, until).await?)
+            }
+            Revoke::Client => self
+                .modify(admin, within, id, None, |client| {
+                    client.tokens_not_before = Some(now);
+                    Ok(())
+                })
+                .await
+                .map(|_| ()),
+            Revoke::Secret(sid) => self
+                .modify(admin, within, id, None, |client| {
+                    let secret = client
+                        .secret_mut(&sid)
+                        .ok_or_else(|| secret_not_found(sid.as_str()))?;
+                    secret.tokens_not_before = Some(now);
+                    Ok(())
+                })
+                .await
+                .map(|_| ()),
+        }
+    }
 }
 
 /// What a bootstrapped admin client is made of.

@@ -32,6 +32,10 @@ pub struct AccessClaims {
     #[serde(default)]
     pub credential_id: Option<String>,
     pub exp: u64,
+    #[serde(default)]
+    pub iat: u64,
+    #[serde(default)]
+    pub jti: Option<String>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -46,6 +50,26 @@ pub enum VerifyError {
 
 /// Verifies signature, `iss`, `exp` and `nbf` of a token issued by this server.
 pub fn verify(ring: &KeyRing, token: &str, issuer: &str) -> Result<AccessClaims, VerifyError> {
+    decode(ring, token, issuer)
+}
+
+/// [`verify`], returning every claim as well (introspection answers with them).
+pub fn verify_all(
+    ring: &KeyRing,
+    token: &str,
+    issuer: &str,
+) -> Result<(AccessClaims, serde_json::Map<String, serde_json::Value>), VerifyError> {
+    let all: serde_json::Map<String, serde_json::Value> = decode(ring, token, issuer)?;
+    let claims = serde_json::from_value(serde_json::Value::Object(all.clone()))
+        .map_err(|e| VerifyError::Invalid(e.to_string()))?;
+    Ok((claims, all))
+}
+
+fn decode<T: serde::de::DeserializeOwned>(
+    ring: &KeyRing,
+    token: &str,
+    issuer: &str,
+) -> Result<T, VerifyError> {
     let header = jsonwebtoken::decode_header(token).map_err(|_| VerifyError::Malformed)?;
     let key = header
         .kid
@@ -58,7 +82,7 @@ pub fn verify(ring: &KeyRing, token: &str, issuer: &str) -> Result<AccessClaims,
     validation.validate_aud = false;
     validation.validate_nbf = true;
     validation.leeway = 5;
-    jsonwebtoken::decode::<AccessClaims>(token, key.decoding_key(), &validation)
+    jsonwebtoken::decode::<T>(token, key.decoding_key(), &validation)
         .map(|data| data.claims)
         .map_err(|e| VerifyError::Invalid(e.to_string()))
 }

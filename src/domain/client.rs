@@ -131,6 +131,9 @@ pub struct Secret {
     #[serde(default)]
     pub expire_time: Option<Timestamp>,
     pub hash: SecretHash,
+    /// Tokens this secret minted at or before this time (by `iat`, in seconds) are revoked.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tokens_not_before: Option<Timestamp>,
 }
 
 impl Secret {
@@ -168,9 +171,26 @@ pub struct Client {
     pub updater: Option<Actor>,
     #[serde(default)]
     pub secrets: Vec<Secret>,
+    /// Tokens of this client minted at or before this time (by `iat`, in seconds) are
+    /// revoked.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tokens_not_before: Option<Timestamp>,
+}
+
+/// Whether a token issued at `iat` (seconds) is revoked by a not-before time: a token of the
+/// same second as the revocation counts as before it (tokens carry whole seconds).
+pub fn revoked_by(not_before: Option<Timestamp>, iat: u64) -> bool {
+    not_before.is_some_and(|at| iat <= at.as_secs())
 }
 
 impl Client {
+    /// Whether a token this client's secret `secret` minted at `iat` was revoked by a
+    /// not-before time of the client or of that secret.
+    pub fn revokes(&self, secret: Option<&Secret>, iat: u64) -> bool {
+        revoked_by(self.tokens_not_before, iat)
+            || secret.is_some_and(|s| revoked_by(s.tokens_not_before, iat))
+    }
+
     pub fn secret(&self, id: &SecretId) -> Option<&Secret> {
         self.secrets.iter().find(|s| &s.id == id)
     }

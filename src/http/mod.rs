@@ -4,6 +4,7 @@
 //! # Layout
 //! - [`body`]: reading bodies with a size limit and the right content type; ETag/If-Match.
 //! - [`token`]: `POST /oauth/token`.
+//! - [`introspect`]: `POST /oauth/introspect`, `POST /oauth/revoke`.
 //! - [`discovery`]: JWKS and the two discovery documents.
 //! - [`health`]: `/healthz`, `/readyz`.
 //! - [`org_clients`]: the organization face (`/api/v1/organizations/{org}/clients...`).
@@ -54,6 +55,7 @@ pub mod audit;
 pub mod body;
 pub mod discovery;
 pub mod health;
+pub mod introspect;
 pub mod org_clients;
 pub mod token;
 pub mod v1_clients;

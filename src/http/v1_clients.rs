@@ -323,3 +323,78 @@ pub async fn delete_credential(
         .await?;
     Ok(HttpResponse::Ok().json(json!({})))
 }
+
+/// Revokes every token of the client issued until now, or with `{"jti"}` one token.
+#[utoipa::path(post, path = "/v1/clients/{client}/revokeTokens", tag = "clients",
+    params(("client" = String, Path, description = "The client id")),
+    request_body(content = Option<crate::openapi::schemas::RevokeTokens>, content_type = "application/json"),
+    responses((status = 200, description = "Revoked", body = crate::openapi::schemas::Empty), crate::openapi::AdminErrors),
+    security(("admin_bearer" = [])))]
+pub async fn revoke_tokens(
+    admin: Admin,
+    path: web::Path<String>,
+    req: HttpRequest,
+    payload: web::Payload,
+    admins: web::Data<AdminService>,
+    http: web::Data<HttpSettings>,
+) -> Result<HttpResponse, AdminError> {
+    admin.require_environment()?;
+    let body = json_object(&req, payload, &http, true).await?;
+    let mut which = service::Revoke::Client;
+    for (key, value) in &body {
+        match (key.as_str(), value.as_str()) {
+            ("jti", Some(jti)) if (1..=64).contains(&jti.len()) && jti.is_ascii() => {
+                which = service::Revoke::Token(jti.to_owned());
+            }
+            ("jti", _) => {
+                return Err(AdminError::field(
+                    "jti",
+                    "must be a token id (1-64 ASCII characters)",
+                ));
+            }
+            _ => return Err(AdminError::field(key, "is not a known field; only jti")),
+        }
+    }
+    admins
+        .revoke_tokens(&admin, &Within::Anywhere, &parse_client_id(&path)?, which)
+        .await?;
+    Ok(HttpResponse::Ok().json(json!({})))
+}
+
+/// Revokes every token the credential minted until now.
+#[utoipa::path(post, path = "/v1/clients/{client}/credentials/{credential}/revokeTokens", tag = "clients",
+    params(
+        ("client" = String, Path, description = "The client id"),
+        ("credential" = String, Path, description = "The credential (secret) id"),
+    ),
+    request_body(content = Option<crate::openapi::schemas::NoFields>, content_type = "application/json"),
+    responses((status = 200, description = "Revoked", body = crate::openapi::schemas::Empty), crate::openapi::AdminErrors),
+    security(("admin_bearer" = [])))]
+pub async fn revoke_credential_tokens(
+    admin: Admin,
+    path: web::Path<(String, String)>,
+    req: HttpRequest,
+    payload: web::Payload,
+    admins: web::Data<AdminService>,
+    http: web::Data<HttpSettings>,
+) -> Result<HttpResponse, AdminError> {
+    admin.require_environment()?;
+    let body = json_object(&req, payload, &http, true).await?;
+    if let Some(field) = body.keys().next() {
+        return Err(AdminError::field(
+            field,
+            "is not a known field; this request takes no body",
+        ));
+    }
+    let (client, credential) = path.into_inner();
+    let sid = parse_secret_id(&credential, "credential")?;
+    admins
+        .revoke_tokens(
+            &admin,
+            &Within::Anywhere,
+            &parse_client_id(&client)?,
+            service::Revoke::Secret(sid),
+        )
+        .await?;
+    Ok(HttpResponse::Ok().json(json!({})))
+}

@@ -30,6 +30,12 @@ pub enum OAuthError {
     InvalidScope(String),
     #[error("{0}")]
     InvalidTarget(String),
+    /// The caller authenticated but may not do this (RFC 6750 `insufficient_scope`).
+    #[error("{0}")]
+    InsufficientScope(String),
+    /// RFC 7009 §2.2.1: the token is not the caller's to revoke.
+    #[error("{0}")]
+    UnauthorizedClient(String),
     #[error("too many failed authentications; retry after {retry_after_secs} s")]
     TooManyAttempts { retry_after_secs: u64 },
     #[error("the server could not issue a token")]
@@ -48,6 +54,8 @@ impl OAuthError {
             Self::UnsupportedGrantType(_) => "unsupported_grant_type",
             Self::InvalidScope(_) => "invalid_scope",
             Self::InvalidTarget(_) => "invalid_target",
+            Self::InsufficientScope(_) => "insufficient_scope",
+            Self::UnauthorizedClient(_) => "unauthorized_client",
             Self::TooManyAttempts { .. } => "too_many_requests",
             Self::ServerError => "server_error",
             Self::TemporarilyUnavailable(_) => "temporarily_unavailable",
@@ -59,6 +67,7 @@ impl ResponseError for OAuthError {
     fn status_code(&self) -> StatusCode {
         match self {
             Self::InvalidClient { .. } => StatusCode::UNAUTHORIZED,
+            Self::InsufficientScope(_) => StatusCode::FORBIDDEN,
             Self::BodyTooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
             Self::BodyTimeout(_) => StatusCode::REQUEST_TIMEOUT,
             Self::TooManyAttempts { .. } => StatusCode::TOO_MANY_REQUESTS,

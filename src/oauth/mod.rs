@@ -6,6 +6,8 @@
 //! - [`bruteforce`]: failure windows per (client, address) and per address, places reserved
 //!   atomically before argon2; the source address behind trusted proxies.
 //! - [`error`]: RFC 6749 errors, [`OAuthError`].
+//! - [`introspect`]: RFC 7662 introspection and RFC 7009 revocation: whether a token is
+//!   still good (signature, expiry, client, credential, not-before times, `jti` denylist).
 //! - [`usage`]: throttled, off-path recording of `last_used_time`.
 //! - [`verified`]: secrets that recently passed argon2, checked again by HMAC; identical
 //!   verifications in flight share one argon2 run.
@@ -16,6 +18,7 @@
 pub(crate) mod bruteforce;
 pub(crate) mod claims;
 pub(crate) mod error;
+pub(crate) mod introspect;
 pub(crate) mod prepared;
 pub(crate) mod request;
 pub(crate) mod usage;
@@ -37,7 +40,7 @@ use bruteforce::{Attempt, Guard, Verdict};
 use claims::{Constant, Grant};
 pub use error::OAuthError;
 use prepared::{Prepared, PreparedClients, SecretState};
-pub use request::{Dialect, GrantType, TokenRequest};
+pub use request::{Credentials, Dialect, GrantType, TokenRequest};
 use usage::UsageRecorder;
 use verified::Verifier;
 
@@ -93,6 +96,11 @@ pub struct TokenService {
     verifier: Verifier,
     prepared: PreparedClients,
     auditor: Arc<Auditor>,
+    /// The scope a client needs to introspect tokens.
+    introspection_scope: String,
+    /// Whether a token dies with its credential (admin tokens always do).
+    revoke_with_credential: bool,
+    admin_scope: String,
 }
 
 /// What `/readyz` reports of the token service.
@@ -115,6 +123,9 @@ impl TokenService {
     ) -> Self {
         Self {
             auditor,
+            introspection_scope: settings.introspection.scope.clone(),
+            revoke_with_credential: settings.revocation.with_credential,
+            admin_scope: settings.admin.scope.clone(),
             issuer,
             guard: Guard::new(store.clone(), &settings.bruteforce),
             usage: UsageRecorder::new(store.clone(), settings.usage.write_interval),
@@ -239,35 +250,7 @@ async fn issue(
     if let Some(id) = client_id {
         tracing::Span::current().record("client_id", tracing::field::display(id));
     }
-    let (attempt, verdict) = state
-        .guard
-        .check(client_id, source)
-        .await
-        .map_err(store_error)?;
-    if let Verdict::Blocked { retry_after_secs } = verdict {
-        crate::metrics::inc(|m| &m.lockouts);
-        return Err(OAuthError::TooManyAttempts { retry_after_secs });
-    }
-    let (prepared, index) = match authenticate(state, &request, client_id, &attempt).await {
-        Ok(found) => {
-            state.guard.succeeded(&attempt).await.map_err(store_error)?;
-            found
-        }
-        Err(e @ OAuthError::InvalidClient { .. }) => {
-            let verdict = state.guard.failed(&attempt).await.map_err(store_error)?;
-            return Err(match verdict {
-                Verdict::Blocked { retry_after_secs } => {
-                    crate::metrics::inc(|m| &m.lockouts);
-                    OAuthError::TooManyAttempts { retry_after_secs }
-                }
-                Verdict::Allowed => e,
-            });
-        }
-        Err(e) => {
-            state.guard.abandoned(&attempt).await;
-            return Err(e);
-        }
-    };
+    let (prepared, index) = authenticated(state, &request.credentials, client_id, source).await?;
     let client = &prepared.client;
     let secret = &client.secrets[index];
     // The claims every token of this grant shares; kept with the prepared client when
@@ -314,6 +297,45 @@ async fn issue(
         expires_in: client.expiry.secs(),
         scope: constant.scope.clone(),
     })
+}
+
+/// The client and (the index of) the secret `credentials` prove, within the brute-force
+/// limits: a failure takes a place in the windows, a success clears the client's.
+pub(crate) async fn authenticated(
+    state: &TokenService,
+    credentials: &Credentials,
+    client_id: Option<&ClientId>,
+    source: IpAddr,
+) -> Result<(Arc<Prepared>, usize), OAuthError> {
+    let (attempt, verdict) = state
+        .guard
+        .check(client_id, source)
+        .await
+        .map_err(store_error)?;
+    if let Verdict::Blocked { retry_after_secs } = verdict {
+        crate::metrics::inc(|m| &m.lockouts);
+        return Err(OAuthError::TooManyAttempts { retry_after_secs });
+    }
+    match authenticate(state, credentials, client_id, &attempt).await {
+        Ok(found) => {
+            state.guard.succeeded(&attempt).await.map_err(store_error)?;
+            Ok(found)
+        }
+        Err(e @ OAuthError::InvalidClient { .. }) => {
+            let verdict = state.guard.failed(&attempt).await.map_err(store_error)?;
+            Err(match verdict {
+                Verdict::Blocked { retry_after_secs } => {
+                    crate::metrics::inc(|m| &m.lockouts);
+                    OAuthError::TooManyAttempts { retry_after_secs }
+                }
+                Verdict::Allowed => e,
+            })
+        }
+        Err(e) => {
+            state.guard.abandoned(&attempt).await;
+            Err(e)
+        }
+    }
 }
 
 /// What the request is granted (its scope, audience/resource and environment narrowing
@@ -386,11 +408,10 @@ fn token_id() -> String {
 /// 429 when they are full); requests that share another's argon2 run do not.
 async fn authenticate(
     state: &TokenService,
-    request: &TokenRequest,
+    credentials: &Credentials,
     client_id: Option<&ClientId>,
     attempt: &Attempt,
 ) -> Result<(Arc<Prepared>, usize), OAuthError> {
-    let credentials = &request.credentials;
     let failed = OAuthError::InvalidClient {
         basic: credentials.basic,
     };

@@ -179,7 +179,9 @@ fn json_pairs(body: &[u8], dialect: Dialect) -> Result<Vec<(String, String)>, OA
 
 /// `Authorization: Basic base64(urlencode(id) ":" urlencode(secret))`, or `None` when the
 /// header is absent or of another scheme (a stale `Bearer` token is ignored here).
-fn basic_credentials(authorization: Option<&str>) -> Result<Option<(String, String)>, OAuthError> {
+pub(crate) fn basic_credentials(
+    authorization: Option<&str>,
+) -> Result<Option<(String, String)>, OAuthError> {
     let Some(value) = authorization else {
         return Ok(None);
     };

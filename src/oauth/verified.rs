@@ -185,6 +185,7 @@ mod tests {
             updater: None,
             expire_time: None,
             hash: SecretHash::new(hash.into()),
+            tokens_not_before: None,
         }
     }
 

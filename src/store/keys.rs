@@ -39,6 +39,12 @@ impl KeyNames {
         format!("{}:clients", self.prefix)
     }
 
+    /// STRING: a revoked token (by `jti`) of a client, holding the token's expiry (ms); it
+    /// expires with the token. In the client's slot.
+    pub fn revoked(&self, id: &ClientId, jti: &str) -> String {
+        format!("{}:revoked:{{{id}}}:{jti}", self.prefix)
+    }
+
     /// STREAM of audit events (one field, `entry`: the event's JSON), capped in length.
     pub fn audit(&self) -> String {
         format!("{}:audit", self.prefix)

@@ -214,6 +214,14 @@ impl MemoryBackend {
         state.streams.remove(key);
     }
 
+    /// A string that the reader judges expired by its value (an expiry in ms): the memory
+    /// store has no timers.
+    pub fn set_expiring(&self, key: &str, value: u64, _ttl_ms: u64) {
+        self.state()
+            .strings
+            .insert(key.to_owned(), value.to_string());
+    }
+
     /// Appends `entry` to the stream at `key` (at most `max_len` entries kept, oldest
     /// dropped first) and returns its id (`<ms>-<seq>`, increasing, as Redis's `XADD *`).
     pub fn stream_append(&self, key: &str, entry: &str, max_len: usize, now_ms: u64) -> String {

@@ -392,6 +392,30 @@ impl Store {
         Ok(())
     }
 
+    /// Puts token `jti` of client `id` on the denylist until `expires` (the token's own
+    /// expiry: a revoked token is forgotten once it could not be used anyway).
+    pub async fn revoke_token(
+        &self,
+        id: &ClientId,
+        jti: &str,
+        expires: Timestamp,
+    ) -> Result<(), StoreError> {
+        let now = Timestamp::now().as_millis();
+        let ttl_ms = expires.as_millis().saturating_sub(now).max(1);
+        call!(self.set_expiring(&self.names.revoked(id, jti), expires.as_millis(), ttl_ms));
+        Ok(())
+    }
+
+    /// Whether token `jti` of client `id` is on the denylist; read through the client-side
+    /// cache (no round trip while nothing changes, an invalidation when it does).
+    pub async fn is_token_revoked(&self, id: &ClientId, jti: &str) -> Result<bool, StoreError> {
+        let value = call!(self.get_cached(&self.names.revoked(id, jti)));
+        let now = Timestamp::now().as_millis();
+        Ok(value
+            .and_then(|v| v.parse::<u64>().ok())
+            .is_some_and(|expires| expires > now))
+    }
+
     /// Appends an audit event (its JSON) to the capped audit stream; returns its id.
     pub async fn append_audit(&self, entry: &str, max_len: usize) -> Result<String, StoreError> {
         let now = Timestamp::now().as_millis();

@@ -472,6 +472,18 @@ impl RedisBackend {
         Ok(())
     }
 
+    /// `SET key value PX ttl_ms`.
+    pub async fn set_expiring(&self, key: &str, value: u64, ttl_ms: u64) -> Result<(), StoreError> {
+        let _: () = redis::cmd("SET")
+            .arg(key)
+            .arg(value)
+            .arg("PX")
+            .arg(ttl_ms)
+            .query_async(&mut self.conn())
+            .await?;
+        Ok(())
+    }
+
     /// `XADD key MAXLEN ~ max_len * entry <entry>`: Redis trims whole macro nodes, so the
     /// stream holds at least `max_len` entries and not many more.
     pub async fn stream_append(

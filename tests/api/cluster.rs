@@ -180,3 +180,47 @@ async fn concurrent_wrong_guesses_through_two_instances_stay_within_the_limit_on
     let verdicts = one.argon2_runs().await + two.argon2_runs().await - runs;
     assert!(verdicts <= 10, "argon2 ran {verdicts} times (limit 10)");
 }
+
+#[tokio::test]
+async fn revocation_and_introspection_work_on_a_redis_cluster() {
+    let app = spawn(on_cluster()).await;
+    let mut body = seed_create_body();
+    body["scopes"] = json!([app.settings.introspection.scope]);
+    let (caller, caller_secret) = app.create_client(ORG, &body).await;
+    let caller = caller["client_id"].as_str().unwrap().to_owned();
+    let (client, secret) = app.create_client(ORG, &seed_create_body()).await;
+    let id = client["client_id"].as_str().unwrap().to_owned();
+    let token = app.token_for(&id, &secret).await;
+    let introspect = |token: String| {
+        let (http, url) = (app.http.clone(), app.url("/oauth/introspect"));
+        let (caller, caller_secret) = (caller.clone(), caller_secret.clone());
+        async move {
+            let answer: Value = http
+                .post(url)
+                .basic_auth(caller, Some(caller_secret))
+                .form(&[("token", token)])
+                .send()
+                .await
+                .unwrap()
+                .json()
+                .await
+                .unwrap();
+            answer["active"].clone()
+        }
+    };
+    assert_eq!(introspect(token.clone()).await, true);
+    let response = app
+        .http
+        .post(app.url("/oauth/revoke"))
+        .basic_auth(&id, Some(&secret))
+        .form(&[("token", token.as_str())])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::OK);
+    assert_eq!(
+        introspect(token).await,
+        false,
+        "the denylist key lives in the client's slot"
+    );
+}

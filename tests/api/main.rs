@@ -12,6 +12,7 @@ mod fuzz;
 mod grpc;
 mod headers;
 mod helpers;
+mod introspection;
 mod log_hygiene;
 mod metrics;
 mod org_clients;
