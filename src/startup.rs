@@ -98,12 +98,7 @@ impl Services {
             tokens: web::Data::new(tokens),
             admins: web::Data::new(admins),
             http: web::Data::new(HttpSettings::new(settings)),
-            discovery: web::Data::new(Discovery {
-                openapi: crate::openapi::render(&issuer),
-                issuer,
-                keys,
-                jwks_max_age: settings.keys.jwks_max_age,
-            }),
+            discovery: web::Data::new(Discovery::new(issuer, keys, settings.keys.jwks_max_age)),
         })
     }
 }

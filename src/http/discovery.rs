@@ -1,23 +1,31 @@
 //! Published keys and metadata: the JWKS (at two paths) and the RFC 8414 / OIDC documents.
 
 use actix_web::http::header;
-use actix_web::{HttpResponse, web};
+use actix_web::{HttpRequest, HttpResponse, web};
 use serde_json::{Value, json};
 
 use super::Discovery;
 
 /// Every public signing key (RFC 7517), cacheable for `keys.jwks_max_age` seconds.
 #[utoipa::path(get, path = "/.well-known/jwks.json", tag = "discovery",
-    responses((status = 200, description = "The JWK Set", body = crate::openapi::schemas::Jwks)))]
-pub async fn jwks(state: web::Data<Discovery>) -> HttpResponse {
-    publish_keys(&state)
+    params(("If-None-Match" = Option<String>, Header, description = "An ETag from an earlier answer")),
+    responses(
+        (status = 200, description = "The JWK Set (ETag, Cache-Control: max-age)", body = crate::openapi::schemas::Jwks),
+        (status = 304, description = "Unchanged since the ETag in If-None-Match"),
+    ))]
+pub async fn jwks(req: HttpRequest, state: web::Data<Discovery>) -> HttpResponse {
+    publish_keys(&req, &state)
 }
 
 /// The same JWK Set at the path Confidence's verifiers read.
 #[utoipa::path(get, path = "/keys", tag = "discovery",
-    responses((status = 200, description = "The JWK Set", body = crate::openapi::schemas::Jwks)))]
-pub async fn keys(state: web::Data<Discovery>) -> HttpResponse {
-    publish_keys(&state)
+    params(("If-None-Match" = Option<String>, Header, description = "An ETag from an earlier answer")),
+    responses(
+        (status = 200, description = "The JWK Set (ETag, Cache-Control: max-age)", body = crate::openapi::schemas::Jwks),
+        (status = 304, description = "Unchanged since the ETag in If-None-Match"),
+    ))]
+pub async fn keys(req: HttpRequest, state: web::Data<Discovery>) -> HttpResponse {
+    publish_keys(&req, &state)
 }
 
 /// This document: the OpenAPI 3.1 description of every endpoint.
@@ -29,13 +37,36 @@ pub async fn openapi_document(state: web::Data<Discovery>) -> HttpResponse {
         .body(state.openapi.clone())
 }
 
-fn publish_keys(state: &Discovery) -> HttpResponse {
-    HttpResponse::Ok()
-        .insert_header((
-            header::CACHE_CONTROL,
-            format!("public, max-age={}", state.jwks_max_age),
-        ))
-        .json(state.keys.jwks())
+/// The JWK Set with `Cache-Control: max-age` and a strong `ETag`; 304 when the verifier's
+/// `If-None-Match` names the current set (revalidation costs no body).
+fn publish_keys(req: &HttpRequest, state: &Discovery) -> HttpResponse {
+    let cache = (
+        header::CACHE_CONTROL,
+        format!("public, max-age={}", state.jwks_max_age),
+    );
+    let unchanged = req
+        .headers()
+        .get(header::IF_NONE_MATCH)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|tags| {
+            tags.split(',')
+                .map(|t| t.trim().trim_start_matches("W/"))
+                .any(|t| t == state.jwks_etag || t == "*")
+        });
+    let mut response = if unchanged {
+        HttpResponse::NotModified()
+    } else {
+        HttpResponse::Ok()
+    };
+    response
+        .insert_header(cache)
+        .insert_header((header::ETAG, state.jwks_etag.clone()));
+    if unchanged {
+        return response.finish();
+    }
+    response
+        .content_type("application/json")
+        .body(state.jwks_body.clone())
 }
 
 fn metadata(state: &Discovery) -> Value {

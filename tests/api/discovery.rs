@@ -158,3 +158,50 @@ async fn the_openapi_document_describes_this_server_and_every_route_answers() {
         }
     }
 }
+
+#[tokio::test]
+async fn verifiers_revalidate_the_jwks_with_its_etag() {
+    let app = spawn_app().await;
+    let first = app.http.get(app.url("/keys")).send().await.unwrap();
+    let etag = first.headers()["etag"].to_str().unwrap().to_owned();
+    assert!(
+        etag.starts_with('"') && etag.ends_with('"') && etag.len() > 10,
+        "{etag}"
+    );
+    let other = app
+        .http
+        .get(app.url("/.well-known/jwks.json"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(other.headers()["etag"], etag.as_str(), "one set, one tag");
+    for tag in [etag.clone(), format!("W/{etag}"), format!("\"x\", {etag}")] {
+        let again = app
+            .http
+            .get(app.url("/keys"))
+            .header("if-none-match", &tag)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(again.status(), StatusCode::NOT_MODIFIED, "{tag}");
+        assert!(again.headers().contains_key("cache-control"));
+        assert!(again.text().await.unwrap().is_empty());
+    }
+    let stale = app
+        .http
+        .get(app.url("/keys"))
+        .header("if-none-match", "\"old\"")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(stale.status(), StatusCode::OK);
+    // A server with another key set has another tag.
+    let elsewhere = spawn_app().await;
+    let response = elsewhere
+        .http
+        .get(elsewhere.url("/keys"))
+        .send()
+        .await
+        .unwrap();
+    assert_ne!(response.headers()["etag"], etag.as_str());
+}
