@@ -1,8 +1,10 @@
 //! In-process token signing rate of each algorithm on one core, the ceiling the token
 //! endpoint is measured against by `scripts/bench.sh`.
 //!
-//! `cargo run --release --example bench_sign [seconds [alg]]` prints one line per algorithm
-//! (or for `alg` only): `<alg> <signs per second>`.
+//! `cargo run --release --example bench_sign [seconds [alg [verify]]]` prints one line per
+//! algorithm (or for `alg` only): `<alg> <signs per second>`; with `verify`, the rate at
+//! which a verifier holding the public key checks such a token (signature, issuer, expiry:
+//! what a resource server verifying locally does), `<alg> <verifications per second>`.
 
 use std::time::{Duration, Instant};
 
@@ -17,6 +19,7 @@ fn main() {
         .and_then(|s| s.parse().ok())
         .unwrap_or(2.0);
     let only = std::env::args().nth(2);
+    let verify = std::env::args().nth(3).as_deref() == Some("verify");
     let mut claims = Map::new();
     for (k, v) in [
         ("iss", json!("http://127.0.0.1:8080")),
@@ -25,7 +28,7 @@ fn main() {
         ("aud", json!("https://api.example.com")),
         ("iat", json!(1_795_000_000u64)),
         ("nbf", json!(1_795_000_000u64)),
-        ("exp", json!(1_795_003_600u64)),
+        ("exp", json!(4_102_444_800u64)),
         ("jti", json!("tkn_0123456789abcdef0123456789abcdef")),
         ("scope", json!("deploy:applications read:deployments")),
         ("scopes", json!(["deploy:applications", "read:deployments"])),
@@ -46,9 +49,17 @@ fn main() {
         let budget = Duration::from_secs_f64(seconds);
         let started = Instant::now();
         let mut count = 0u64;
-        while started.elapsed() < budget {
-            std::hint::black_box(jwt::mint_payload(key, &payload).unwrap());
-            count += 1;
+        if verify {
+            let token = jwt::mint_payload(key, &payload).unwrap();
+            while started.elapsed() < budget {
+                std::hint::black_box(jwt::verify(&ring, &token, "http://127.0.0.1:8080").unwrap());
+                count += 1;
+            }
+        } else {
+            while started.elapsed() < budget {
+                std::hint::black_box(jwt::mint_payload(key, &payload).unwrap());
+                count += 1;
+            }
         }
         println!(
             "{} {:.0}",

@@ -112,6 +112,9 @@ pub struct KeySettings {
     pub dir: PathBuf,
     pub active: String,
     pub jwks_max_age: u32,
+    /// How often the keys folder is looked at for changes (0: only on SIGHUP).
+    #[serde(rename = "watch_secs", deserialize_with = "secs")]
+    pub watch: Duration,
 }
 
 #[derive(Clone, Debug, Deserialize)]
@@ -510,6 +513,7 @@ impl Settings {
             ("redis.timeout_ms", wide(redis.timeout.as_millis()), 1..=60_000, " ms"),
             ("redis.client_cache_entries", wide(redis.client_cache_entries), 0..=10_000_000, ""),
             ("keys.jwks_max_age", wide(self.keys.jwks_max_age), 0..=86_400, " s"),
+            ("keys.watch_secs", wide(self.keys.watch.as_secs()), 0..=86_400, " s (0: only on SIGHUP)"),
             ("tokens.min_expiry", wide(t.min_expiry), 1..=31_536_000, " s"),
             ("tokens.max_expiry", wide(t.max_expiry), 1..=31_536_000, " s"),
             ("secrets.max_per_client", wide(secrets.max_per_client.get()), 1..=100, ""),

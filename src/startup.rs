@@ -20,7 +20,7 @@ use crate::audit::Auditor;
 use crate::config::{ServerSettings, Settings};
 use crate::crypto::keys::KeyError;
 use crate::crypto::secret::HashError;
-use crate::crypto::{Hasher, KeyRing};
+use crate::crypto::{Hasher, KeyRing, Keys};
 use crate::http::{
     Discovery, HttpSettings, audit, discovery, health, introspect, org_clients, token, v1_clients,
 };
@@ -58,25 +58,73 @@ pub struct Services {
     pub admins: web::Data<AdminService>,
     pub http: web::Data<HttpSettings>,
     pub discovery: web::Data<Discovery>,
+    /// The keys every service shares, reloaded on SIGHUP and when the folder changes.
+    pub keys: Arc<Keys>,
+    /// How often to look at the keys folder for changes (zero: only on SIGHUP).
+    pub watch_keys: std::time::Duration,
+}
+
+/// `tokenmint_signing_key_info{kid, alg}`: the key signing new tokens.
+fn count_signing_key(ring: &KeyRing) {
+    if let Some(m) = crate::metrics::get() {
+        let active = ring.active();
+        m.signing_key.reset();
+        m.signing_key
+            .with_label_values(&[active.kid.as_str(), active.alg.name()])
+            .set(1);
+    }
+}
+
+/// Reloads the keys folder on SIGHUP, and whenever its key files change (looked at every
+/// `every`, unless zero), until dropped. A folder that no longer loads (a bad file, wrong
+/// permissions, no key) is logged and the keys in use stay.
+async fn watch_keys(keys: Arc<Keys>, every: std::time::Duration) {
+    use tokio::signal::unix::{SignalKind, signal};
+    let mut hangup = match signal(SignalKind::hangup()) {
+        Ok(hangup) => hangup,
+        Err(e) => {
+            tracing::error!(error = %e, "cannot watch for SIGHUP; keys reload only on a folder change");
+            return;
+        }
+    };
+    let mut seen = keys.folder_fingerprint();
+    loop {
+        let why = tokio::select! {
+            _ = hangup.recv() => "SIGHUP",
+            () = tokio::time::sleep(every), if !every.is_zero() => {
+                if keys.folder_fingerprint() == seen {
+                    continue;
+                }
+                "the keys folder changed"
+            }
+        };
+        seen = keys.folder_fingerprint();
+        match keys.reload() {
+            Ok(true) => {
+                let set = keys.current();
+                let active = set.ring.active();
+                tracing::info!(reason = why, kid = %active.kid, alg = active.alg.name(), "signing keys reloaded");
+                count_signing_key(&set.ring);
+            }
+            Ok(false) => tracing::info!(reason = why, "signing keys unchanged"),
+            Err(e) => {
+                tracing::error!(reason = why, error = %e, "the keys folder did not load; the keys in use stay")
+            }
+        }
+    }
 }
 
 impl Services {
     /// Loads the keys, starts the argon2 pool and builds every service over `store`.
     pub fn build(settings: &Settings, store: Store, issuer: String) -> Result<Self, StartError> {
-        let keys = Arc::new(KeyRing::load(
+        let keys = Arc::new(Keys::load(
             &settings.keys.dir,
             &settings.keys.active,
             &settings.tokens.typ,
         )?);
         let hasher = Hasher::new(&settings.argon2)?;
         crate::metrics::configure(settings.metrics.enabled, settings.metrics.max_client_labels);
-        if let Some(m) = crate::metrics::get() {
-            let active = keys.active();
-            m.signing_key.reset();
-            m.signing_key
-                .with_label_values(&[active.kid.as_str(), active.alg.name()])
-                .set(1);
-        }
+        count_signing_key(&keys.current().ring);
         let auditor = Arc::new(Auditor::new(store.clone(), &settings.audit));
         let tokens = TokenService::new(
             settings,
@@ -98,7 +146,13 @@ impl Services {
             tokens: web::Data::new(tokens),
             admins: web::Data::new(admins),
             http: web::Data::new(HttpSettings::new(settings)),
-            discovery: web::Data::new(Discovery::new(issuer, keys, settings.keys.jwks_max_age)),
+            discovery: web::Data::new(Discovery::new(
+                issuer,
+                Arc::clone(&keys),
+                settings.keys.jwks_max_age,
+            )),
+            keys,
+            watch_keys: settings.keys.watch,
         })
     }
 }
@@ -109,6 +163,8 @@ pub struct Application {
     issuer: String,
     tokens: web::Data<TokenService>,
     admins: web::Data<AdminService>,
+    keys: Arc<Keys>,
+    watch_keys: std::time::Duration,
 }
 
 impl Application {
@@ -149,8 +205,10 @@ impl Application {
             .local_addr()
             .map_err(|e| StartError::Bind(server_settings.bind.clone(), e))?;
         let issuer = services.discovery.issuer.clone();
-        let keys = &services.discovery.keys;
-        tracing::info!(%addr, %issuer, kid = %keys.active().kid, alg = keys.active().alg.name(), "tokenmint listening");
+        let set = services.keys.current();
+        let active = set.ring.active();
+        tracing::info!(%addr, %issuer, kid = %active.kid, alg = active.alg.name(), "tokenmint listening");
+        let (keys, watch) = (Arc::clone(&services.keys), services.watch_keys);
         let (tokens, admins) = (services.tokens.clone(), services.admins.clone());
         let max_header_bytes = services.http.max_header_bytes;
         let grpc = crate::grpc::ClientGrpc::server(services.admins.clone().into_inner());
@@ -178,6 +236,8 @@ impl Application {
             issuer,
             tokens,
             admins,
+            keys,
+            watch_keys: watch,
         })
     }
 
@@ -203,8 +263,10 @@ impl Application {
     pub async fn run_until_stopped(self) -> std::io::Result<()> {
         let tokens = self.tokens.clone();
         let sweeper = tokio::spawn(async move { tokens.sweep_forever().await });
+        let watcher = tokio::spawn(watch_keys(self.keys, self.watch_keys));
         let stopped = self.server.await;
         sweeper.abort();
+        watcher.abort();
         stopped
     }
 }

@@ -109,7 +109,7 @@ async fn authenticate(
         .filter(|(scheme, _)| scheme.eq_ignore_ascii_case("bearer"))
         .map(|(_, token)| token.trim())
         .ok_or_else(|| unauthenticated("the Authorization header must use the Bearer scheme"))?;
-    let claims = jwt::verify(&state.keys, token, &state.issuer)
+    let claims = jwt::verify(&state.keys.current().ring, token, &state.issuer)
         .map_err(|e| unauthenticated(&format!("{e}")))?;
     *proven = ClientId::parse(&claims.sub);
     let admin_scope = state.admin_scope.as_str();

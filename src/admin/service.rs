@@ -17,7 +17,7 @@ use crate::domain::{
 use std::sync::Arc;
 
 use crate::audit::{Action, Auditor, Event, Page};
-use crate::crypto::KeyRing;
+use crate::crypto::Keys;
 use crate::domain::{Actor, Audience, Expiry, ExpiryBounds, ScopeSet};
 use crate::store::{IndexEntry, Store, WriteOutcome};
 
@@ -202,7 +202,7 @@ pub struct AdminService {
     pub(super) store: Store,
     hasher: Hasher,
     /// Admin tokens must verify against these keys and name this issuer ([`super::auth`]).
-    pub(super) keys: Arc<KeyRing>,
+    pub(super) keys: Arc<Keys>,
     pub(super) issuer: String,
     pub(super) admin_scope: String,
     default_expiry: u32,
@@ -219,7 +219,7 @@ impl AdminService {
         settings: &Settings,
         issuer: String,
         store: Store,
-        keys: Arc<KeyRing>,
+        keys: Arc<Keys>,
         hasher: Hasher,
         auditor: Arc<Auditor>,
     ) -> Self {

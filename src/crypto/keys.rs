@@ -342,6 +342,86 @@ impl KeyRing {
     }
 }
 
+/// A key ring as the server publishes it: the ring, its JWK Set rendered once, and that
+/// rendering's strong ETag.
+pub struct KeySet {
+    pub ring: KeyRing,
+    pub jwks_body: String,
+    pub jwks_etag: String,
+}
+
+impl KeySet {
+    fn new(ring: KeyRing) -> Self {
+        let jwks_body = serde_json::to_string(&ring.jwks()).expect("a JWK Set serializes");
+        let digest = aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA256, jwks_body.as_bytes());
+        let jwks_etag = format!("\"{}\"", URL_SAFE_NO_PAD.encode(&digest.as_ref()[..16]));
+        Self {
+            ring,
+            jwks_body,
+            jwks_etag,
+        }
+    }
+}
+
+/// The keys the server signs and verifies with, swapped whole when the keys folder is
+/// reloaded (SIGHUP, or a change seen by the folder watch): every request works on one
+/// consistent set, and a bad folder leaves the previous set in place.
+pub struct Keys {
+    current: arc_swap::ArcSwap<KeySet>,
+    dir: PathBuf,
+    active: String,
+    typ: String,
+}
+
+impl Keys {
+    /// Loads the folder, as at startup (`keys.dir`, `keys.active`, `tokens.typ`).
+    pub fn load(dir: &Path, active: &str, typ: &str) -> Result<Self, KeyError> {
+        let ring = KeyRing::load(dir, active, typ)?;
+        Ok(Self {
+            current: arc_swap::ArcSwap::from_pointee(KeySet::new(ring)),
+            dir: dir.to_owned(),
+            active: active.to_owned(),
+            typ: typ.to_owned(),
+        })
+    }
+
+    /// The current set (a cheap reference-count increment).
+    pub fn current(&self) -> Arc<KeySet> {
+        self.current.load_full()
+    }
+
+    /// Reads the folder again (with the same ownership and permission checks as at
+    /// startup) and swaps the set in when it differs: `Ok(true)` then, `Ok(false)` when
+    /// nothing changed. An error leaves the current set in place.
+    pub fn reload(&self) -> Result<bool, KeyError> {
+        let ring = KeyRing::load(&self.dir, &self.active, &self.typ)?;
+        let next = KeySet::new(ring);
+        let now = self.current();
+        if next.jwks_etag == now.jwks_etag && next.ring.active().kid == now.ring.active().kid {
+            return Ok(false);
+        }
+        self.current.store(Arc::new(next));
+        Ok(true)
+    }
+
+    /// A fingerprint of the folder's key files (names, sizes, modification times): it
+    /// changes when a key is added, removed or rewritten.
+    pub fn folder_fingerprint(&self) -> Vec<(PathBuf, u64, Option<std::time::SystemTime>)> {
+        let mut out: Vec<_> = pem_files(&self.dir)
+            .unwrap_or_default()
+            .into_iter()
+            .map(|path| {
+                let meta = fs::metadata(&path).ok();
+                let size = meta.as_ref().map_or(0, fs::Metadata::len);
+                let modified = meta.and_then(|m| m.modified().ok());
+                (path, size, modified)
+            })
+            .collect();
+        out.sort();
+        out
+    }
+}
+
 /// Writes a new key to `dir` (created if missing) with mode 0600 and returns its path and
 /// kid. File names start with the UTC time, so the newest key sorts last.
 pub fn generate(dir: &Path, alg: Alg) -> Result<(PathBuf, String), KeyError> {

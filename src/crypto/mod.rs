@@ -12,5 +12,5 @@ pub mod jwt;
 pub mod keys;
 pub mod secret;
 
-pub use keys::{Alg, KeyRing, SigningKey};
+pub use keys::{Alg, KeyRing, KeySet, Keys, SigningKey};
 pub use secret::{Hasher, PlainSecret};

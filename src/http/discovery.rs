@@ -40,6 +40,7 @@ pub async fn openapi_document(state: web::Data<Discovery>) -> HttpResponse {
 /// The JWK Set with `Cache-Control: max-age` and a strong `ETag`; 304 when the verifier's
 /// `If-None-Match` names the current set (revalidation costs no body).
 fn publish_keys(req: &HttpRequest, state: &Discovery) -> HttpResponse {
+    let set = state.keys.current();
     let cache = (
         header::CACHE_CONTROL,
         format!("public, max-age={}", state.jwks_max_age),
@@ -51,7 +52,7 @@ fn publish_keys(req: &HttpRequest, state: &Discovery) -> HttpResponse {
         .is_some_and(|tags| {
             tags.split(',')
                 .map(|t| t.trim().trim_start_matches("W/"))
-                .any(|t| t == state.jwks_etag || t == "*")
+                .any(|t| t == set.jwks_etag || t == "*")
         });
     let mut response = if unchanged {
         HttpResponse::NotModified()
@@ -60,13 +61,13 @@ fn publish_keys(req: &HttpRequest, state: &Discovery) -> HttpResponse {
     };
     response
         .insert_header(cache)
-        .insert_header((header::ETAG, state.jwks_etag.clone()));
+        .insert_header((header::ETAG, set.jwks_etag.clone()));
     if unchanged {
         return response.finish();
     }
     response
         .content_type("application/json")
-        .body(state.jwks_body.clone())
+        .body(set.jwks_body.clone())
 }
 
 fn metadata(state: &Discovery) -> Value {
@@ -98,7 +99,8 @@ pub async fn oauth_metadata(state: web::Data<Discovery>) -> HttpResponse {
 pub async fn openid_configuration(state: web::Data<Discovery>) -> HttpResponse {
     let mut doc = metadata(&state);
     doc["subject_types_supported"] = json!(["public"]);
-    doc["id_token_signing_alg_values_supported"] = json!([state.keys.active().alg.name()]);
+    doc["id_token_signing_alg_values_supported"] =
+        json!([state.keys.current().ring.active().alg.name()]);
     doc["claims_supported"] = json!([
         "iss",
         "sub",

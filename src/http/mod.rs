@@ -15,7 +15,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use crate::config::{ProxyRange, Settings};
-use crate::crypto::KeyRing;
+use crate::crypto::Keys;
 
 /// What the HTTP layer itself enforces (from `server.*`), handed to the handlers that
 /// need it.
@@ -42,37 +42,23 @@ impl HttpSettings {
     }
 }
 
-/// What the discovery endpoints publish: the issuer and every public key.
+/// What the discovery endpoints publish: the issuer, every public key (their JWK Set
+/// rendered with its ETag, in [`Keys`]) and the OpenAPI document.
 pub struct Discovery {
     pub issuer: String,
-    pub keys: Arc<KeyRing>,
+    pub keys: Arc<Keys>,
     pub jwks_max_age: u32,
     /// The OpenAPI document, rendered once.
     pub openapi: String,
-    /// The JWK Set as served, rendered once (the keys do not change while the server runs),
-    /// and its strong ETag.
-    pub jwks_body: String,
-    pub jwks_etag: String,
 }
 
 impl Discovery {
-    pub fn new(issuer: String, keys: Arc<KeyRing>, jwks_max_age: u32) -> Self {
-        let jwks_body = serde_json::to_string(&keys.jwks()).expect("a JWK Set serializes");
-        let digest = aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA256, jwks_body.as_bytes());
-        let jwks_etag = format!(
-            "\"{}\"",
-            base64::Engine::encode(
-                &base64::engine::general_purpose::URL_SAFE_NO_PAD,
-                &digest.as_ref()[..16]
-            )
-        );
+    pub fn new(issuer: String, keys: Arc<Keys>, jwks_max_age: u32) -> Self {
         Self {
             openapi: crate::openapi::render(&issuer),
             issuer,
             keys,
             jwks_max_age,
-            jwks_body,
-            jwks_etag,
         }
     }
 }

@@ -132,7 +132,8 @@ impl TokenService {
 
     /// `token` if it is active now (see the module comment), else `None`.
     async fn active(&self, token: &str) -> Result<Option<Verified>, OAuthError> {
-        let Ok((claims, all)) = jwt::verify_all(&self.keys, token, &self.issuer) else {
+        let Ok((claims, all)) = jwt::verify_all(&self.keys.current().ring, token, &self.issuer)
+        else {
             return Ok(None);
         };
         let Some(client_id) = ClientId::parse(&claims.sub) else {

@@ -33,7 +33,7 @@ use serde::Serialize;
 use crate::audit::{Action, Auditor, Event, Origin};
 use crate::config::Settings;
 use crate::crypto::secret::HashError;
-use crate::crypto::{Hasher, KeyRing, jwt};
+use crate::crypto::{Hasher, Keys, jwt};
 use crate::domain::{Client, ClientId, Secret, Timestamp};
 use crate::store::{Store, StoreError};
 use bruteforce::{Attempt, Guard, Verdict};
@@ -89,7 +89,7 @@ pub struct TokenService {
     /// The `iss` of every token.
     issuer: String,
     store: Store,
-    keys: Arc<KeyRing>,
+    keys: Arc<Keys>,
     hasher: Hasher,
     usage: UsageRecorder,
     guard: Guard,
@@ -117,7 +117,7 @@ impl TokenService {
         settings: &Settings,
         issuer: String,
         store: Store,
-        keys: Arc<KeyRing>,
+        keys: Arc<Keys>,
         hasher: Hasher,
         auditor: Arc<Auditor>,
     ) -> Self {
@@ -152,7 +152,7 @@ impl TokenService {
         self.store.ping().await?;
         let (argon2_bound, argon2_peak) = self.hasher.concurrency();
         Ok(Readiness {
-            kid: self.keys.active().kid.clone(),
+            kid: self.keys.current().ring.active().kid.clone(),
             argon2_bound,
             argon2_peak,
             argon2_runs: self.hasher.runs(),
@@ -212,7 +212,7 @@ impl TokenService {
                 .observe(started.elapsed().as_secs_f64()),
             Err(e) => metrics.token(
                 client.map(ClientId::as_str),
-                self.keys.active().alg.name(),
+                self.keys.current().ring.active().alg.name(),
                 e.code(),
                 started.elapsed(),
             ),
@@ -225,7 +225,7 @@ impl TokenService {
         if let Some(metrics) = crate::metrics::get() {
             metrics.token(
                 None,
-                self.keys.active().alg.name(),
+                self.keys.current().ring.active().alg.name(),
                 error.code(),
                 started.elapsed(),
             );
@@ -266,7 +266,9 @@ async fn issue(
 
     let now = Timestamp::now().as_secs();
     let payload = constant.payload(now, now + u64::from(client.expiry.secs()), &token_id());
-    let access_token = jwt::mint_payload(state.keys.active(), &payload).map_err(|e| {
+    let keys = state.keys.current();
+    let signer = keys.ring.active();
+    let access_token = jwt::mint_payload(signer, &payload).map_err(|e| {
         tracing::error!(error = %e, "signing a token failed");
         OAuthError::ServerError
     })?;
@@ -276,7 +278,7 @@ async fn issue(
         &prepared.secret(index).last_write,
     );
     if let Some(metrics) = crate::metrics::get() {
-        let alg = state.keys.active().alg.name();
+        let alg = signer.alg.name();
         let (counted_alg, counter) = prepared.ok_tokens.get_or_init(|| {
             (
                 alg,

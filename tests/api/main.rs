@@ -13,6 +13,7 @@ mod grpc;
 mod headers;
 mod helpers;
 mod introspection;
+mod key_reload;
 mod log_hygiene;
 mod metrics;
 mod org_clients;
