@@ -4,7 +4,7 @@
 # prints a table and writes BENCHMARKS.md.
 #
 # Knobs (environment): BENCH_SECONDS (10), BENCH_CONNECTIONS (64), BENCH_COLD (500),
-# BENCH_SEED (100000), BENCH_ROUNDS (3: alternating /healthz and ES256 token runs).
+# BENCH_SEED (100000), BENCH_ROUNDS (4: alternating /healthz and ES256 token runs, the metrics-on and -off servers in either order).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -12,7 +12,7 @@ SECONDS_EACH=${BENCH_SECONDS:-10}
 CONNECTIONS=${BENCH_CONNECTIONS:-64}
 COLD=${BENCH_COLD:-500}
 SEED=${BENCH_SEED:-100000}
-ROUNDS=${BENCH_ROUNDS:-3}
+ROUNDS=${BENCH_ROUNDS:-4}
 ORG=org_bench
 
 install_missing() {
@@ -161,10 +161,18 @@ curl -sf -d grant_type=client_credentials -d "client_id=$WARM_ID" -d "client_sec
 HS=()
 TS=()
 OS=()
-for _ in $(seq "$ROUNDS"); do
+# The metrics-on and metrics-off servers swap places every round: whichever runs second in
+# a round met a machine that had just been loaded, which biased the comparison when one
+# always went first.
+for round in $(seq "$ROUNDS"); do
   HS+=("$(measure "$CONNECTIONS" "$SECONDS_EACH" "$BASE/healthz")")
-  TS+=("$(measure "$CONNECTIONS" "$SECONDS_EACH" "$BASE/oauth/token" "$work/warm.lua")")
-  OS+=("$(measure "$CONNECTIONS" "$SECONDS_EACH" "http://127.0.0.1:$OFF_PORT/oauth/token" "$work/warm.lua")")
+  if [ $((round % 2)) -eq 1 ]; then
+    TS+=("$(measure "$CONNECTIONS" "$SECONDS_EACH" "$BASE/oauth/token" "$work/warm.lua")")
+    OS+=("$(measure "$CONNECTIONS" "$SECONDS_EACH" "http://127.0.0.1:$OFF_PORT/oauth/token" "$work/warm.lua")")
+  else
+    OS+=("$(measure "$CONNECTIONS" "$SECONDS_EACH" "http://127.0.0.1:$OFF_PORT/oauth/token" "$work/warm.lua")")
+    TS+=("$(measure "$CONNECTIONS" "$SECONDS_EACH" "$BASE/oauth/token" "$work/warm.lua")")
+  fi
 done
 kill -TERM "$OFF_PID"; wait "$OFF_PID" || true
 # Median rps and p99 of several "rps p99 errors" lines; errors summed.
@@ -187,15 +195,20 @@ measure 16 "$COLD_SECONDS" "$BASE/oauth/token" "$work/warm.lua" >"$work/during.t
 WARM_BG=$!
 sleep 1
 cold_started=$(date +%s.%N)
-awk '{print $1" "$2}' "$work/cold.txt" | xargs -P 32 -n 2 sh -c \
+# Only well-formed "id secret" lines: one malformed line would shift every later pair (ids
+# that are no client's then share one failure window and soon get 429), which once made a
+# run report 401s and 429s that were the script's, not the server's.
+awk 'NF == 2 && $1 ~ /^m2morg_[0-9]+$/ {print $1" "$2}' "$work/cold.txt" >"$work/cold-pairs.txt"
+COLD_MALFORMED=$(( $(wc -l <"$work/cold.txt") - $(wc -l <"$work/cold-pairs.txt") ))
+xargs -P 32 -n 2 sh -c \
   "curl -s -o /dev/null -w '%{http_code}\n' -d grant_type=client_credentials -d client_id=\$0 -d client_secret=\$1 $BASE/oauth/token" \
-  >"$work/cold-status.txt"
+  <"$work/cold-pairs.txt" >"$work/cold-status.txt"
 cold_seconds=$(python3 -c "import time; print(f'{time.time() - $cold_started:.1f}')")
 wait "$WARM_BG"
 DURING=$(cat "$work/during.txt")
 COLD_OK=$(grep -c '^200$' "$work/cold-status.txt" || true)
 COLD_BUSY=$(grep -c '^503$' "$work/cold-status.txt" || true)
-COLD_CREATED=$(wc -l <"$work/cold.txt")
+COLD_CREATED=$(wc -l <"$work/cold-pairs.txt")
 # Any other status (000 is a curl error), as "count x status" pairs.
 COLD_OTHER=$({ grep -v -e '^200$' -e '^503$' "$work/cold-status.txt" || true; } | sort | uniq -c | awk '{printf "%s%s x %s", sep, $1, $2; sep=", "}')
 READY=$(curl -s "$BASE/readyz")
@@ -257,7 +270,7 @@ python3 - "$HEALTHZ" "${TOKEN[ES256]}" "${TOKEN[EdDSA]}" "${TOKEN[RS256]}" "$TOK
   "${SIGN[ES256]}" "${SIGN[EdDSA]}" "${SIGN[RS256]}" "$CORES" "$COLD" "$COLD_OK" "$COLD_BUSY" "$cold_seconds" \
   "$ARGON2_BOUND" "$ARGON2_PEAK" "$ADMIN_CREATE" "$ADMIN_GET" "$PEAK_RSS_KB" "$STORED" "$SEED_SECONDS" \
   "$SECONDS_EACH" "$CONNECTIONS" "$ROUND_PAIRS" "$COLD_CREATED" "${COLD_OTHER:-none}" "$ADMIN_GRPC" \
-  "$METRICS_OFF" "$METRICS_PAIRS" "$INTROSPECT" "$INTRO_TOKEN_RATE" <<'PY'
+  "$METRICS_OFF" "$METRICS_PAIRS" "$INTROSPECT" "$INTRO_TOKEN_RATE" "$COLD_MALFORMED" <<'PY'
 import os, platform, subprocess, sys
 a = sys.argv[1:]
 def run(v): return v.split()[0:3]
@@ -318,7 +331,7 @@ for alg, run_ in (("ES256", es), ("EdDSA", ed), ("RS256", rs)):
     signs.append(f"| {alg} | {sign[alg]:.0f} | {ceiling:.0f} | {run_[0]} | {f(run_[0])/ceiling:.0%} |")
 verdicts = ["| target | result | |", "|---|---|---|"] + [f"| {n} | {v} | {'PASS' if ok else 'MISS'} |" for n, ok, v in checks]
 cold_created, cold_other = int(a[24]), a[25]
-cold_line = f"Cold path: {cold_created} of {cold} clients created, then their first token requests (argon2 each, 32 at a time) finished in {cold_s} s: {cold_ok} x 200, {cold_busy} x 503 (queue full, Retry-After), other statuses: {cold_other} (000 is a curl error); argon2 ran at most {peak} at once (bound {bound})."
+cold_line = f"Cold path: {cold_created} of {cold} clients created ({a[31]} malformed lines of the creation output skipped), then their first token requests (argon2 each, 32 at a time) finished in {cold_s} s: {cold_ok} x 200, {cold_busy} x 503 (queue full, Retry-After), other statuses: {cold_other} (000 is a curl error); argon2 ran at most {peak} at once (bound {bound})."
 seed_line = f"Seeding: {stored} clients stored ({seed_s} s to write the seeded ones directly)."
 print("\n".join(table)); print(); print(rounds_line); print(); print(metrics_line); print(); print("\n".join(signs)); print(); print(cold_line); print(seed_line); print(); print("\n".join(verdicts))
 doc = f"""# tokenmint benchmarks
