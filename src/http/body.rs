@@ -116,6 +116,22 @@ pub fn if_match(req: &HttpRequest) -> Result<Option<IfMatch>, AdminError> {
     }))
 }
 
+/// A body that must be empty (`{}` or none): its first field, if any, is a 400 naming it.
+pub async fn no_fields(
+    req: &HttpRequest,
+    payload: web::Payload,
+    http: &HttpSettings,
+) -> Result<(), AdminError> {
+    let body = json_object(req, payload, http, true).await?;
+    match body.keys().next() {
+        Some(field) => Err(AdminError::field(
+            field,
+            "is not a known field; this request takes no body",
+        )),
+        None => Ok(()),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use actix_web::test::TestRequest;

@@ -5,9 +5,8 @@ use actix_web::http::header;
 use actix_web::{HttpRequest, HttpResponse, web};
 
 use super::HttpSettings;
-use super::body::{BodyError, read_limited};
+use super::token::{read_body, source};
 use crate::admin::AdminService;
-use crate::oauth::bruteforce::source_address;
 use crate::oauth::introspect::TokenQuery;
 use crate::oauth::{OAuthError, TokenService};
 
@@ -78,32 +77,12 @@ async fn read(
             "this endpoint takes its parameters in the request body, never in the URL query".into(),
         ));
     }
-    let limit = http.token_body_limit;
-    let body = read_limited(payload, limit, http.request_timeout)
-        .await
-        .map_err(|e| match e {
-            BodyError::TooLarge => {
-                OAuthError::BodyTooLarge(format!("the request body exceeds {limit} bytes"))
-            }
-            BodyError::Slow => {
-                OAuthError::BodyTimeout("the request body was not received in time".into())
-            }
-            BodyError::Broken => {
-                OAuthError::InvalidRequest("the request body could not be read".into())
-            }
-        })?;
+    let body = read_body(payload, http).await?;
     let text = |name| req.headers().get(name).and_then(|v| v.to_str().ok());
     let query = TokenQuery::parse(
         text(header::CONTENT_TYPE),
         text(header::AUTHORIZATION),
         &body,
     )?;
-    let peer = req
-        .peer_addr()
-        .map_or(std::net::IpAddr::from([127, 0, 0, 1]), |a| a.ip());
-    let forwarded = text(header::HeaderName::from_static("x-forwarded-for"));
-    Ok((
-        query,
-        source_address(peer, forwarded, &http.trusted_proxies),
-    ))
+    Ok((query, source(req, http)))
 }

@@ -6,7 +6,7 @@ use actix_web::{HttpRequest, HttpResponse, web};
 use serde_json::json;
 
 use super::HttpSettings;
-use super::body::{etag, if_match, json_object};
+use super::body::{etag, if_match, json_object, no_fields};
 use crate::admin::changes::SecretChanges;
 use crate::admin::org::{
     ClientList, ClientResponse, CreatedClient, CreatedSecret, client_view, parse_client,
@@ -192,13 +192,7 @@ pub async fn add_secret(
     let (org, id) = path.into_inner();
     let within = Within::Organization(organization(&admin, &org)?);
     // The body is empty by contract; anything sent must still be a JSON object.
-    let body = json_object(&req, payload, &http, true).await?;
-    if let Some(field) = body.keys().next() {
-        return Err(AdminError::field(
-            field,
-            "is not a known field; this request takes no body",
-        ));
-    }
+    no_fields(&req, payload, &http).await?;
     let (client, issued) = admins
         .add_secret(
             &admin,

@@ -66,12 +66,7 @@ async fn issue(
             return Err(e);
         }
     };
-    let text = |name| req.headers().get(name).and_then(|v| v.to_str().ok());
-    let peer = req
-        .peer_addr()
-        .map_or(IpAddr::from([127, 0, 0, 1]), |a| a.ip());
-    let forwarded = text(header::HeaderName::from_static("x-forwarded-for"));
-    let source = source_address(peer, forwarded, &http.trusted_proxies);
+    let source = source(&req, &http);
     let origin = || crate::audit::Origin {
         peer: Some(source),
         ..crate::admin::auth::origin_of(&req)
@@ -85,6 +80,40 @@ async fn issue(
             Dialect::OAuth => response.to_json(),
             Dialect::Confidence => response.to_confidence_json(),
         }))
+}
+
+/// The body of a request to an OAuth endpoint, within `server.token_body_limit` and the
+/// request timeout, its failures as RFC 6749 errors.
+pub(super) async fn read_body(
+    payload: web::Payload,
+    http: &HttpSettings,
+) -> Result<bytes::BytesMut, OAuthError> {
+    let limit = http.token_body_limit;
+    read_limited(payload, limit, http.request_timeout)
+        .await
+        .map_err(|e| match e {
+            BodyError::TooLarge => {
+                OAuthError::BodyTooLarge(format!("the request body exceeds {limit} bytes"))
+            }
+            BodyError::Slow => {
+                OAuthError::BodyTimeout("the request body was not received in time".into())
+            }
+            BodyError::Broken => {
+                OAuthError::InvalidRequest("the request body could not be read".into())
+            }
+        })
+}
+
+/// The address `req` comes from (behind trusted proxies, the forwarded one).
+pub(super) fn source(req: &HttpRequest, http: &HttpSettings) -> IpAddr {
+    let peer = req
+        .peer_addr()
+        .map_or(IpAddr::from([127, 0, 0, 1]), |a| a.ip());
+    let forwarded = req
+        .headers()
+        .get(header::HeaderName::from_static("x-forwarded-for"))
+        .and_then(|v| v.to_str().ok());
+    source_address(peer, forwarded, &http.trusted_proxies)
 }
 
 /// The token request in `req`'s body, as `dialect` names its parameters.
@@ -102,20 +131,7 @@ async fn read_request(
                 .into(),
         ));
     }
-    let limit = http.token_body_limit;
-    let body = read_limited(payload, limit, http.request_timeout)
-        .await
-        .map_err(|e| match e {
-            BodyError::TooLarge => {
-                OAuthError::BodyTooLarge(format!("the request body exceeds {limit} bytes"))
-            }
-            BodyError::Slow => {
-                OAuthError::BodyTimeout("the request body was not received in time".into())
-            }
-            BodyError::Broken => {
-                OAuthError::InvalidRequest("the request body could not be read".into())
-            }
-        })?;
+    let body = read_body(payload, http).await?;
     let text = |name| req.headers().get(name).and_then(|v| v.to_str().ok());
     TokenRequest::parse_as(
         dialect,

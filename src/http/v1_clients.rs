@@ -7,7 +7,7 @@ use actix_web::{HttpRequest, HttpResponse, web};
 use serde_json::json;
 
 use super::HttpSettings;
-use super::body::{etag, if_match, json_object};
+use super::body::{etag, if_match, json_object, no_fields};
 use crate::admin::service::AdminService;
 use crate::admin::service::{self, Within, parse_client_id, parse_secret_id};
 use crate::admin::v1::{
@@ -379,13 +379,7 @@ pub async fn revoke_credential_tokens(
     http: web::Data<HttpSettings>,
 ) -> Result<HttpResponse, AdminError> {
     admin.require_environment()?;
-    let body = json_object(&req, payload, &http, true).await?;
-    if let Some(field) = body.keys().next() {
-        return Err(AdminError::field(
-            field,
-            "is not a known field; this request takes no body",
-        ));
-    }
+    no_fields(&req, payload, &http).await?;
     let (client, credential) = path.into_inner();
     let sid = parse_secret_id(&credential, "credential")?;
     admins
