@@ -16,7 +16,7 @@ use serde_json::{Map, Value};
 
 use super::request::{Credentials, basic_credentials};
 use super::{OAuthError, TokenService, authenticated, store_error};
-use crate::crypto::{PlainSecret, jwt};
+use crate::crypto::jwt;
 use crate::domain::{ClientId, OrganizationId, SecretId, Timestamp};
 
 /// A parsed introspection or revocation request.
@@ -80,24 +80,7 @@ impl TokenQuery {
                 bearer,
             });
         }
-        let credentials = match (basic_credentials(authorization)?, id, secret) {
-            (Some(_), Some(_), _) | (Some(_), _, Some(_)) => {
-                return Err(invalid(
-                    "send client credentials either with HTTP Basic or in the body, not both",
-                ));
-            }
-            (Some((client_id, secret)), None, None) => Credentials {
-                client_id,
-                secret: PlainSecret::from_presented(secret),
-                basic: true,
-            },
-            (None, Some(client_id), Some(secret)) => Credentials {
-                client_id,
-                secret: PlainSecret::from_presented(secret),
-                basic: false,
-            },
-            (None, _, _) => return Err(OAuthError::InvalidClient { basic: false }),
-        };
+        let credentials = Credentials::presented(basic_credentials(authorization)?, id, secret)?;
         Ok(Self {
             token,
             credentials: Some(credentials),

@@ -23,6 +23,34 @@ pub struct Credentials {
     pub basic: bool,
 }
 
+impl Credentials {
+    /// The credentials of a request: HTTP Basic (`client_secret_basic`) or `client_id` and
+    /// `client_secret` in the body (`client_secret_post`), never both; none is
+    /// `invalid_client`.
+    pub(crate) fn presented(
+        basic: Option<(String, String)>,
+        body_id: Option<String>,
+        body_secret: Option<String>,
+    ) -> Result<Self, OAuthError> {
+        match (basic, body_id, body_secret) {
+            (Some(_), Some(_), _) | (Some(_), _, Some(_)) => Err(OAuthError::InvalidRequest(
+                "send client credentials either with HTTP Basic or in the body, not both".into(),
+            )),
+            (Some((client_id, secret)), None, None) => Ok(Self {
+                client_id,
+                secret: PlainSecret::from_presented(secret),
+                basic: true,
+            }),
+            (None, Some(client_id), Some(secret)) => Ok(Self {
+                client_id,
+                secret: PlainSecret::from_presented(secret),
+                basic: false,
+            }),
+            (None, _, _) => Err(OAuthError::InvalidClient { basic: false }),
+        }
+    }
+}
+
 /// The grants this endpoint issues tokens for.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum GrantType {
@@ -277,24 +305,7 @@ impl TokenRequest {
         let basic = basic_credentials(authorization)?;
         let body_id = take("client_id");
         let body_secret = take("client_secret");
-        let credentials = match (basic, body_id, body_secret) {
-            (Some(_), Some(_), _) | (Some(_), _, Some(_)) => {
-                return Err(invalid(
-                    "send client credentials either with HTTP Basic or in the body, not both",
-                ));
-            }
-            (Some((client_id, secret)), None, None) => Credentials {
-                client_id,
-                secret: PlainSecret::from_presented(secret),
-                basic: true,
-            },
-            (None, Some(client_id), Some(secret)) => Credentials {
-                client_id,
-                secret: PlainSecret::from_presented(secret),
-                basic: false,
-            },
-            (None, _, _) => return Err(OAuthError::InvalidClient { basic: false }),
-        };
+        let credentials = Credentials::presented(basic, body_id, body_secret)?;
         let grant_type = take("grant_type").ok_or_else(|| match dialect {
             Dialect::OAuth => invalid("grant_type is required"),
             Dialect::Confidence => invalid("grantType is required"),
