@@ -32,6 +32,8 @@ pub enum Face {
     Grpc,
     /// `/oauth/token`, `/v1/oauth/token`
     Token,
+    /// A `tokenmint` command run on a server's settings (`keys rotate`).
+    Cli,
 }
 
 impl Face {
@@ -41,6 +43,7 @@ impl Face {
             Self::V1 => "v1",
             Self::Grpc => "grpc",
             Self::Token => "token",
+            Self::Cli => "cli",
         }
     }
 
@@ -91,6 +94,7 @@ pub enum Action {
     Authenticate,
     IssueToken,
     RevokeTokens,
+    RotateKey,
 }
 
 impl Action {
@@ -105,6 +109,7 @@ impl Action {
             Self::Authenticate => "admin.authenticate",
             Self::IssueToken => "token.issue",
             Self::RevokeTokens => "tokens.revoke",
+            Self::RotateKey => "key.rotate",
         }
     }
 }

@@ -5,9 +5,11 @@ use std::error::Error;
 use std::path::Path;
 
 use crate::admin::service::{BootstrapPolicy, bootstrap_admin};
-use crate::config::{Loaded, Settings};
+use crate::audit::{Action, Auditor, Event, Face, Origin};
+use crate::config::{KeySource, Loaded, Settings};
 use crate::crypto::keys::{self, Alg};
 use crate::crypto::{Hasher, KeyRing};
+use crate::keystore::{KeyStore, KeyView};
 use crate::startup::Application;
 use crate::store::Store;
 
@@ -65,12 +67,14 @@ pub async fn serve(loaded: Loaded, dev: bool, dev_tls: bool) -> CommandResult {
             },
             settings.keys.dir.display()
         );
-        if KeyRing::folder_is_empty(&settings.keys.dir)? {
+        if settings.keys.source == KeySource::Folder
+            && KeyRing::folder_is_empty(&settings.keys.dir)?
+        {
             let (path, kid) = keys::generate(&settings.keys.dir, Alg::Rs256)?;
             eprintln!("  generated signing key {} (kid {kid})", path.display());
         }
     }
-    let app = Application::build(settings, store)?;
+    let app = Application::build(settings, store).await?;
     if dev {
         let (client, secret) = app.admins().bootstrap_admin("dev admin").await?;
         println!(
@@ -134,5 +138,142 @@ pub async fn bootstrap(settings: Settings, name: &str) -> CommandResult {
 pub fn generate_key(dir: &Path, alg: Alg) -> CommandResult {
     let (path, kid) = keys::generate(dir, alg)?;
     println!("{}", json!({"path": path, "kid": kid, "alg": alg.name()}));
+    Ok(())
+}
+
+/// The key store of the configured Redis (`keys.source = "redis"`), for `keys rotate`.
+async fn key_store(settings: &Settings) -> Result<std::sync::Arc<KeyStore>, Box<dyn Error>> {
+    if settings.keys.source != KeySource::Redis {
+        return Err(crate::keystore::KeyStoreError::FolderSource.into());
+    }
+    let store = redis_store(settings).await?;
+    Ok(KeyStore::open(settings, store).await?)
+}
+
+/// `tokenmint keys rotate [--alg ALG]`: publishes the next key of the key store; it signs
+/// after `keys.publish_ahead_secs`. Audited like the admin API's rotation.
+pub async fn rotate_key(settings: &Settings, alg: Option<Alg>) -> CommandResult {
+    let keys = key_store(settings).await?;
+    let result = keys.rotate(alg).await;
+    let auditor = Auditor::new(redis_store(settings).await?, &settings.audit);
+    let actor = format!("cli:{}", whoami());
+    let event = match &result {
+        Ok(view) => Event::new(
+            &cli_origin(),
+            actor,
+            Action::RotateKey,
+            format!("signingKeys/{}", view.kid),
+        ),
+        Err(e) => Event::new(
+            &cli_origin(),
+            actor,
+            Action::RotateKey,
+            "signingKeys".into(),
+        )
+        .failed("ABORTED", e.to_string()),
+    };
+    auditor.record(event).await;
+    let view = result?;
+    println!("{}", serde_json::to_string(&view)?);
+    Ok(())
+}
+
+fn cli_origin() -> Origin {
+    let mut origin = Origin::internal(Face::Cli);
+    origin.path = "keys rotate".into();
+    origin
+}
+
+/// The user running a command, for its audit event.
+fn whoami() -> String {
+    std::env::var("USER")
+        .or_else(|_| std::env::var("LOGNAME"))
+        .unwrap_or_else(|_| format!("uid {}", rustix::process::geteuid().as_raw()))
+}
+
+/// `tokenmint keys list [--output json]`: each key's state and times (key store), or the
+/// keys folder's keys and which one signs.
+pub async fn list_keys(settings: &Settings, json_output: bool) -> CommandResult {
+    let views = match settings.keys.source {
+        KeySource::Redis => {
+            // Listing needs no KEK: the schedule's public part is enough.
+            let store = redis_store(settings).await?;
+            let schedule = store
+                .signing_keys(false)
+                .await?
+                .ok_or("the key store holds no keys yet: start a server, which makes the first")?;
+            let now = crate::domain::Timestamp::now();
+            schedule
+                .keys
+                .iter()
+                .map(|k| KeyView::of_record(k, now))
+                .collect()
+        }
+        KeySource::Folder => {
+            let ring = KeyRing::load(
+                &settings.keys.dir,
+                &settings.keys.active,
+                &settings.tokens.typ,
+            )?;
+            KeyView::of_ring(&ring)
+        }
+    };
+    if json_output {
+        println!(
+            "{}",
+            serde_json::to_string_pretty(&json!({ "signingKeys": views }))?
+        );
+        return Ok(());
+    }
+    let time = |t: Option<crate::domain::Timestamp>| {
+        t.map_or_else(
+            || "-".to_owned(),
+            |t| {
+                humantime::format_rfc3339_seconds(
+                    std::time::UNIX_EPOCH + std::time::Duration::from_millis(t.as_millis()),
+                )
+                .to_string()
+            },
+        )
+    };
+    println!(
+        "{:<43}  {:<5}  {:<9}  {:<20}  {:<20}  {:<20}  {:<20}",
+        "KID", "ALG", "STATE", "CREATED", "SIGNS FROM", "SIGNS UNTIL", "RETIRES"
+    );
+    for v in views {
+        println!(
+            "{:<43}  {:<5}  {:<9}  {:<20}  {:<20}  {:<20}  {:<20}",
+            v.kid,
+            v.alg,
+            v.state.as_str(),
+            time(v.create_time),
+            time(v.signs_from),
+            time(v.signs_until),
+            v.file
+                .map_or_else(|| time(v.retire_time), |f| format!("(file {f})")),
+        );
+    }
+    Ok(())
+}
+
+/// `tokenmint keys new-kek --out FILE`: writes a new key-encryption key (mode 0600; never
+/// over an existing file).
+pub fn new_kek(out: &Path) -> CommandResult {
+    use std::io::Write;
+    use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
+    let text = crate::crypto::kek::Kek::generate()?;
+    let mut file = std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(0o600)
+        .open(out)
+        .map_err(|e| format!("{}: {e}", out.display()))?;
+    file.write_all(text.as_bytes())?;
+    file.write_all(b"\n")?;
+    std::fs::set_permissions(out, std::fs::Permissions::from_mode(0o600))?;
+    println!(
+        "{}",
+        json!({"path": out, "kek_id": crate::crypto::kek::Kek::from_base64(&text)?.id()})
+    );
     Ok(())
 }

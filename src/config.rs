@@ -109,12 +109,47 @@ pub struct RedisSettings {
 
 #[derive(Clone, Debug, Deserialize)]
 pub struct KeySettings {
+    /// Where the signing keys come from.
+    pub source: KeySource,
     pub dir: PathBuf,
     pub active: String,
     pub jwks_max_age: u32,
-    /// How often the keys folder is looked at for changes (0: only on SIGHUP).
+    /// How often the keys folder (or the key store) is looked at for changes (0: only on
+    /// SIGHUP).
     #[serde(rename = "watch_secs", deserialize_with = "secs")]
     pub watch: Duration,
+    /// The key-encryption key's file (key store); empty: `TOKENMINT_KEK`.
+    pub kek_file: PathBuf,
+    /// The algorithm of keys the key store makes.
+    pub alg: crate::crypto::Alg,
+    #[serde(rename = "publish_ahead_secs", deserialize_with = "secs")]
+    pub publish_ahead: Duration,
+    #[serde(rename = "retire_margin_secs", deserialize_with = "secs")]
+    pub retire_margin: Duration,
+    /// Zero: no automatic rotation.
+    #[serde(rename = "rotate_every_secs", deserialize_with = "secs")]
+    pub rotate_every: Duration,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum KeySource {
+    /// PEM files in `keys.dir`.
+    Folder,
+    /// The key store in Redis, private keys sealed under the KEK.
+    Redis,
+}
+
+impl KeySettings {
+    /// The times the key store plans rotations with.
+    pub fn policy(&self, tokens: &TokenSettings) -> crate::crypto::schedule::Policy {
+        crate::crypto::schedule::Policy {
+            publish_ahead: self.publish_ahead,
+            longest_token: Duration::from_secs(u64::from(tokens.max_expiry)),
+            retire_margin: self.retire_margin,
+            rotate_every: (!self.rotate_every.is_zero()).then_some(self.rotate_every),
+        }
+    }
 }
 
 #[derive(Clone, Debug, Deserialize)]
@@ -260,9 +295,11 @@ fn overrides(file: Option<&std::path::Path>) -> Figment {
         Env::prefixed(ENV_PREFIX)
             .split("__")
             // TOKENMINT_CONFIG names the file; the rest are the admin CLI's (`tokenmint
-            // clients ...`), which a server's environment may hold too.
+            // clients ...`), which a server's environment may hold too; TOKENMINT_KEK is
+            // read by the key store itself (a secret, never part of the settings).
             .ignore(&[
                 "config",
+                "kek",
                 "url",
                 "admin_id",
                 "admin_secret",
@@ -514,6 +551,9 @@ impl Settings {
             ("redis.client_cache_entries", wide(redis.client_cache_entries), 0..=10_000_000, ""),
             ("keys.jwks_max_age", wide(self.keys.jwks_max_age), 0..=86_400, " s"),
             ("keys.watch_secs", wide(self.keys.watch.as_secs()), 0..=86_400, " s (0: only on SIGHUP)"),
+            ("keys.publish_ahead_secs", wide(self.keys.publish_ahead.as_secs()), 0..=2_592_000, " s"),
+            ("keys.retire_margin_secs", wide(self.keys.retire_margin.as_secs()), 0..=86_400, " s"),
+            ("keys.rotate_every_secs", wide(self.keys.rotate_every.as_secs()), 0..=31_536_000, " s (0: off)"),
             ("tokens.min_expiry", wide(t.min_expiry), 1..=31_536_000, " s"),
             ("tokens.max_expiry", wide(t.max_expiry), 1..=31_536_000, " s"),
             ("secrets.max_per_client", wide(secrets.max_per_client.get()), 1..=100, ""),
@@ -558,6 +598,7 @@ impl Settings {
                 t.min_expiry, t.default_expiry, t.max_expiry
             ));
         }
+        self.validate_key_source(e);
         if !matches!(t.typ.as_str(), "at+jwt" | "JWT") {
             e.push(format!(
                 "tokens.typ must be at+jwt or JWT (got {:?})",
@@ -598,6 +639,58 @@ impl Settings {
             Ok(())
         } else {
             Err(errors)
+        }
+    }
+
+    /// The key store's timing rules: a key is published at least as long before it signs
+    /// as a verifier may cache the JWKS (plus the time instances take to see it), and an
+    /// automatic rotation never starts before the previous key signs.
+    fn validate_key_source(&self, e: &mut Vec<String>) {
+        let k = &self.keys;
+        match k.source {
+            KeySource::Folder => {
+                if !k.rotate_every.is_zero() {
+                    e.push(
+                        "keys.rotate_every_secs needs keys.source = \"redis\" (a keys folder \
+                         rotates by adding files)"
+                            .into(),
+                    );
+                }
+            }
+            KeySource::Redis => {
+                if !k.active.is_empty() {
+                    e.push(
+                        "keys.active names a key of the keys folder: leave it empty with \
+                         keys.source = \"redis\" (the key store's schedule picks the signer)"
+                            .into(),
+                    );
+                }
+                if k.watch.is_zero() {
+                    e.push(
+                        "keys.watch_secs must be at least 1 with keys.source = \"redis\": it is \
+                         how often each instance looks for new keys"
+                            .into(),
+                    );
+                }
+                let needed = u64::from(k.jwks_max_age) + k.watch.as_secs();
+                if k.publish_ahead.as_secs() < needed {
+                    e.push(format!(
+                        "keys.publish_ahead_secs ({}) must be at least keys.jwks_max_age + \
+                         keys.watch_secs ({} + {} = {needed} s): a new key must reach every \
+                         verifier's cached JWKS before it signs",
+                        k.publish_ahead.as_secs(),
+                        k.jwks_max_age,
+                        k.watch.as_secs()
+                    ));
+                }
+                if !k.rotate_every.is_zero() && k.rotate_every < k.publish_ahead {
+                    e.push(format!(
+                        "keys.rotate_every_secs ({}) must be 0 or at least keys.publish_ahead_secs ({})",
+                        k.rotate_every.as_secs(),
+                        k.publish_ahead.as_secs()
+                    ));
+                }
+            }
         }
     }
 
@@ -689,5 +782,47 @@ mod tests {
             assert!(load().is_err(), "invalid settings are refused");
             Ok(())
         });
+    }
+
+    #[test]
+    fn the_key_store_timing_rules_name_their_settings() {
+        let errors = |f: &dyn Fn(&mut Settings)| {
+            let mut s = Settings::defaults();
+            f(&mut s);
+            s.validate().err().unwrap_or_default().join("\n")
+        };
+        let redis = |s: &mut Settings| s.keys.source = KeySource::Redis;
+        assert_eq!(errors(&redis), "", "the defaults hold");
+        let short = errors(&|s| {
+            redis(s);
+            s.keys.jwks_max_age = 600;
+        });
+        assert!(
+            short.contains("keys.publish_ahead_secs (360) must be at least keys.jwks_max_age + keys.watch_secs (600 + 10 = 610 s)"),
+            "{short}"
+        );
+        let early = errors(&|s| {
+            redis(s);
+            s.keys.rotate_every = Duration::from_secs(60);
+        });
+        assert!(early.contains("keys.rotate_every_secs (60)"), "{early}");
+        let blind = errors(&|s| {
+            redis(s);
+            s.keys.watch = Duration::ZERO;
+        });
+        assert!(
+            blind.contains("keys.watch_secs must be at least 1"),
+            "{blind}"
+        );
+        let named = errors(&|s| {
+            redis(s);
+            s.keys.active = "old.pem".into();
+        });
+        assert!(named.contains("keys.active"), "{named}");
+        let folder = errors(&|s| s.keys.rotate_every = Duration::from_secs(3600));
+        assert!(
+            folder.contains("keys.rotate_every_secs needs keys.source"),
+            "{folder}"
+        );
     }
 }

@@ -15,6 +15,8 @@
 //! - [`domain`]: clients, secrets, ids, timestamps, and the parsers of every field.
 //! - [`store`]: the only module that speaks Redis (plus the in-memory dev store).
 //! - [`crypto`]: plain secrets, argon2id behind a limiter, signing keys, JWTs.
+//! - [`keystore`]: the key store (`keys.source = "redis"`): sealed keys in Redis, the
+//!   schedule every instance follows, rotation.
 //! - [`oauth`]: [`oauth::TokenService`], the token endpoint's logic, and RFC 6749 errors.
 //! - [`admin`]: admin authentication, the shared admin operations, each face's JSON.
 //! - [`audit`]: the audit trail (log target `tokenmint::audit` and a capped Redis stream).
@@ -32,6 +34,7 @@ pub mod crypto;
 pub mod domain;
 pub mod grpc;
 pub(crate) mod http;
+pub mod keystore;
 pub(crate) mod listener;
 pub mod metrics;
 pub mod oauth;

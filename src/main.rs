@@ -98,6 +98,31 @@ enum KeysCommand {
         #[arg(long)]
         dir: Option<PathBuf>,
     },
+    /// Key store (keys.source = "redis"): publish the next signing key; it signs after
+    /// keys.publish_ahead_secs, and the current one retires after the longest token
+    /// lifetime. Refused while another rotation is under way.
+    Rotate {
+        /// Algorithm of the new key (default: keys.alg).
+        #[arg(long, value_enum)]
+        alg: Option<Alg>,
+    },
+    /// Show each signing key's state (published, signing, retiring, retired) and times.
+    List {
+        /// Print JSON instead of a table.
+        #[arg(long, value_enum, default_value = "table")]
+        output: ListOutput,
+    },
+    /// Write a new key-encryption key for the key store (keys.kek_file) to FILE, mode 0600.
+    NewKek {
+        #[arg(long, value_name = "FILE")]
+        out: PathBuf,
+    },
+}
+
+#[derive(Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+enum ListOutput {
+    Table,
+    Json,
 }
 
 #[actix_web::main]
@@ -136,9 +161,16 @@ async fn main() -> ExitCode {
             commands::serve(loaded, dev, tls).await
         }
         LocalCommand::BootstrapAdmin { name } => commands::bootstrap(loaded.settings, &name).await,
-        LocalCommand::Keys {
-            command: KeysCommand::Generate { alg, dir },
-        } => commands::generate_key(&dir.unwrap_or(loaded.settings.keys.dir), alg),
+        LocalCommand::Keys { command } => match command {
+            KeysCommand::Generate { alg, dir } => {
+                commands::generate_key(&dir.unwrap_or(loaded.settings.keys.dir), alg)
+            }
+            KeysCommand::Rotate { alg } => commands::rotate_key(&loaded.settings, alg).await,
+            KeysCommand::List { output } => {
+                commands::list_keys(&loaded.settings, output == ListOutput::Json).await
+            }
+            KeysCommand::NewKek { out } => commands::new_kek(&out),
+        },
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

@@ -184,6 +184,20 @@ pub mod schemas {
         pub jti: Option<String>,
     }
 
+    /// Which key to publish next: none given, one of `keys.alg`.
+    #[derive(Serialize, ToSchema)]
+    #[serde(deny_unknown_fields)]
+    pub struct RotateKey {
+        pub alg: Option<RotateAlg>,
+    }
+
+    #[derive(Serialize, ToSchema)]
+    pub enum RotateAlg {
+        RS256,
+        ES256,
+        EdDSA,
+    }
+
     /// An introspection (RFC 7662) or revocation (RFC 7009) request.
     #[derive(Serialize, ToSchema)]
     pub struct IntrospectionRequest {
@@ -493,6 +507,8 @@ impl Modify for Security {
         crate::http::v1_clients::revoke_tokens,
         crate::http::v1_clients::revoke_credential_tokens,
         crate::http::audit::list,
+        crate::http::signing_keys::list,
+        crate::http::signing_keys::rotate,
     ),
     components(schemas(schemas::AdminErrorBody, schemas::OAuthErrorBody)),
     modifiers(&Security),
@@ -502,6 +518,7 @@ impl Modify for Security {
         (name = "organization clients", description = "Scalekit-style organization clients (snake_case)"),
         (name = "clients", description = "Confidence-style clients and credentials (camelCase, updateMask)"),
         (name = "audit", description = "The audit trail"),
+        (name = "keys", description = "Signing keys: states and rotation"),
         (name = "operations", description = "Health, readiness, metrics"),
     )
 )]
@@ -519,6 +536,8 @@ pub fn document(issuer: &str) -> utoipa::openapi::OpenApi {
             "v1_"
         } else if path.starts_with("/v1/auditEvents") {
             "audit_"
+        } else if path.starts_with("/v1/signingKeys") {
+            "keys_"
         } else {
             ""
         };

@@ -17,13 +17,15 @@ use std::sync::Arc;
 use crate::admin::AdminError;
 use crate::admin::service::AdminService;
 use crate::audit::Auditor;
-use crate::config::{ServerSettings, Settings};
+use crate::config::{KeySource, ServerSettings, Settings};
 use crate::crypto::keys::KeyError;
 use crate::crypto::secret::HashError;
 use crate::crypto::{Hasher, KeyRing, Keys};
 use crate::http::{
-    Discovery, HttpSettings, audit, discovery, health, introspect, org_clients, token, v1_clients,
+    Discovery, HttpSettings, audit, discovery, health, introspect, org_clients, signing_keys,
+    token, v1_clients,
 };
+use crate::keystore::{KeyStore, KeyStoreError};
 use crate::oauth::TokenService;
 use crate::store::Store;
 use crate::telemetry::RequestSpan;
@@ -34,6 +36,8 @@ pub enum StartError {
     Bind(String, std::io::Error),
     #[error(transparent)]
     Keys(#[from] KeyError),
+    #[error(transparent)]
+    KeyStore(#[from] KeyStoreError),
     #[error(transparent)]
     Hash(#[from] HashError),
     #[error("{0}")]
@@ -60,6 +64,8 @@ pub struct Services {
     pub discovery: web::Data<Discovery>,
     /// The keys every service shares, reloaded on SIGHUP and when the folder changes.
     pub keys: Arc<Keys>,
+    /// The key store the keys come from (`keys.source = "redis"`), else the folder.
+    pub key_store: Option<Arc<KeyStore>>,
     /// How often to look at the keys folder for changes (zero: only on SIGHUP).
     pub watch_keys: std::time::Duration,
 }
@@ -75,18 +81,68 @@ fn count_signing_key(ring: &KeyRing) {
     }
 }
 
+fn hangups() -> Option<tokio::signal::unix::Signal> {
+    use tokio::signal::unix::{SignalKind, signal};
+    signal(SignalKind::hangup())
+        .inspect_err(|e| tracing::error!(error = %e, "cannot watch for SIGHUP; keys reload only on their own"))
+        .ok()
+}
+
+/// Follows the key store until dropped: reads the schedule every `every` (a cached read),
+/// at once on SIGHUP, and whenever a key's state is due to change; rotates on schedule
+/// (`keys.rotate_every_secs`) and drops retired keys' private keys. A read that fails is
+/// logged and the keys in use stay.
+async fn follow_key_store(store: Arc<KeyStore>, every: std::time::Duration) {
+    use crate::domain::Timestamp;
+    let Some(mut hangup) = hangups() else { return };
+    let mut schedule: Option<crate::crypto::schedule::KeySchedule> = None;
+    loop {
+        let now = Timestamp::now();
+        let mut wait = every;
+        if let Some(schedule) = &schedule {
+            let due = [
+                schedule.next_change(now),
+                schedule.rotation_due_at(now, store.policy()),
+            ];
+            for at in due.into_iter().flatten() {
+                // A change overdue (an upkeep write that failed) is tried again after a
+                // pause, not in a busy loop.
+                let until = match at.as_millis().saturating_sub(now.as_millis()) {
+                    0 => std::time::Duration::from_millis(250),
+                    ms => std::time::Duration::from_millis(ms),
+                };
+                wait = wait.min(until);
+            }
+        }
+        let cached = tokio::select! {
+            _ = hangup.recv() => false,
+            () = tokio::time::sleep(wait) => true,
+        };
+        match store.refresh(cached).await {
+            Ok((changed, read)) => {
+                if changed {
+                    let set = store.keys().current();
+                    let active = set.ring.active();
+                    tracing::info!(kid = %active.kid, alg = active.alg.name(), published = set.ring.keys().len(), "signing keys changed (key store)");
+                    count_signing_key(&set.ring);
+                }
+                if let Err(e) = store.maintain(&read).await {
+                    tracing::error!(error = %e, "key store upkeep failed; trying again later");
+                }
+                schedule = Some(read);
+            }
+            Err(e) => {
+                tracing::error!(error = %e, "cannot read the key store; the keys in use stay")
+            }
+        }
+    }
+}
+
 /// Reloads the keys folder on SIGHUP, and whenever its key files change (looked at every
 /// `every`, unless zero), until dropped. A folder that no longer loads (a bad file, wrong
 /// permissions, no key) is logged and the keys in use stay.
 async fn watch_keys(keys: Arc<Keys>, every: std::time::Duration) {
-    use tokio::signal::unix::{SignalKind, signal};
-    let mut hangup = match signal(SignalKind::hangup()) {
-        Ok(hangup) => hangup,
-        Err(e) => {
-            tracing::error!(error = %e, "cannot watch for SIGHUP; keys reload only on a folder change");
-            return;
-        }
-    };
+    let Some(mut hangup) = hangups() else { return };
     let mut seen = keys.folder_fingerprint();
     loop {
         let why = tokio::select! {
@@ -115,13 +171,27 @@ async fn watch_keys(keys: Arc<Keys>, every: std::time::Duration) {
 }
 
 impl Services {
-    /// Loads the keys, starts the argon2 pool and builds every service over `store`.
-    pub fn build(settings: &Settings, store: Store, issuer: String) -> Result<Self, StartError> {
-        let keys = Arc::new(Keys::load(
-            &settings.keys.dir,
-            &settings.keys.active,
-            &settings.tokens.typ,
-        )?);
+    /// Loads the keys (from the folder or the key store), starts the argon2 pool and builds
+    /// every service over `store`.
+    pub async fn build(
+        settings: &Settings,
+        store: Store,
+        issuer: String,
+    ) -> Result<Self, StartError> {
+        let (keys, key_store) = match settings.keys.source {
+            KeySource::Folder => (
+                Arc::new(Keys::load(
+                    &settings.keys.dir,
+                    &settings.keys.active,
+                    &settings.tokens.typ,
+                )?),
+                None,
+            ),
+            KeySource::Redis => {
+                let key_store = KeyStore::open(settings, store.clone()).await?;
+                (key_store.keys(), Some(key_store))
+            }
+        };
         let hasher = Hasher::new(&settings.argon2)?;
         crate::metrics::configure(settings.metrics.enabled, settings.metrics.max_client_labels);
         count_signing_key(&keys.current().ring);
@@ -139,6 +209,7 @@ impl Services {
             issuer.clone(),
             store,
             Arc::clone(&keys),
+            key_store.clone(),
             hasher,
             auditor,
         );
@@ -152,6 +223,7 @@ impl Services {
                 settings.keys.jwks_max_age,
             )),
             keys,
+            key_store,
             watch_keys: settings.keys.watch,
         })
     }
@@ -164,13 +236,14 @@ pub struct Application {
     tokens: web::Data<TokenService>,
     admins: web::Data<AdminService>,
     keys: Arc<Keys>,
+    key_store: Option<Arc<KeyStore>>,
     watch_keys: std::time::Duration,
 }
 
 impl Application {
     /// Binds `server.bind`, derives the issuer from it when `server.issuer` is empty, builds
     /// the services and serves them.
-    pub fn build(settings: Settings, store: Store) -> Result<Self, StartError> {
+    pub async fn build(settings: Settings, store: Store) -> Result<Self, StartError> {
         let bind = settings.server.bind.clone();
         let listener = TcpListener::bind(&bind).map_err(|e| StartError::Bind(bind.clone(), e))?;
         let addr = listener
@@ -190,7 +263,7 @@ impl Application {
         } else {
             settings.server.issuer.clone()
         };
-        let services = Services::build(&settings, store, issuer)?;
+        let services = Services::build(&settings, store, issuer).await?;
         Self::serve(listener, tls, &settings.server, services)
     }
 
@@ -209,6 +282,7 @@ impl Application {
         let active = set.ring.active();
         tracing::info!(%addr, %issuer, kid = %active.kid, alg = active.alg.name(), "tokenmint listening");
         let (keys, watch) = (Arc::clone(&services.keys), services.watch_keys);
+        let key_store = services.key_store.clone();
         let (tokens, admins) = (services.tokens.clone(), services.admins.clone());
         let max_header_bytes = services.http.max_header_bytes;
         let grpc = crate::grpc::ClientGrpc::server(services.admins.clone().into_inner());
@@ -237,6 +311,7 @@ impl Application {
             tokens,
             admins,
             keys,
+            key_store,
             watch_keys: watch,
         })
     }
@@ -263,7 +338,10 @@ impl Application {
     pub async fn run_until_stopped(self) -> std::io::Result<()> {
         let tokens = self.tokens.clone();
         let sweeper = tokio::spawn(async move { tokens.sweep_forever().await });
-        let watcher = tokio::spawn(watch_keys(self.keys, self.watch_keys));
+        let watcher = match self.key_store {
+            Some(store) => tokio::spawn(follow_key_store(store, self.watch_keys)),
+            None => tokio::spawn(watch_keys(self.keys, self.watch_keys)),
+        };
         let stopped = self.server.await;
         sweeper.abort();
         watcher.abort();
@@ -441,6 +519,12 @@ pub fn endpoints() -> Vec<Endpoint> {
             || web::post().to(v1_clients::revoke_credential_tokens),
         ),
         e(M::GET, "/v1/auditEvents", V1, || web::get().to(audit::list)),
+        e(M::GET, "/v1/signingKeys", V1, || {
+            web::get().to(signing_keys::list)
+        }),
+        e(M::POST, "/v1/signingKeys/rotate", V1, || {
+            web::post().to(signing_keys::rotate)
+        }),
     ]
 }
 

@@ -81,6 +81,20 @@ impl From<StoreError> for AdminError {
     }
 }
 
+impl From<crate::keystore::KeyStoreError> for AdminError {
+    fn from(e: crate::keystore::KeyStoreError) -> Self {
+        use crate::keystore::KeyStoreError as E;
+        match e {
+            E::Store(e) => e.into(),
+            E::Pending(_) | E::Contended | E::FolderSource => Self::Conflict(e.to_string()),
+            E::Key(e) => {
+                tracing::error!(error = %e, "key store error");
+                Self::Internal
+            }
+        }
+    }
+}
+
 impl ResponseError for AdminError {
     fn status_code(&self) -> StatusCode {
         match self {

@@ -17,8 +17,9 @@ use crate::domain::{
 use std::sync::Arc;
 
 use crate::audit::{Action, Auditor, Event, Page};
-use crate::crypto::Keys;
+use crate::crypto::{Alg, Keys};
 use crate::domain::{Actor, Audience, Expiry, ExpiryBounds, ScopeSet};
+use crate::keystore::{KeyStore, KeyStoreError, KeyView};
 use crate::store::{IndexEntry, Store, WriteOutcome};
 
 /// Where a lookup may find clients: a client outside is reported as not found.
@@ -212,6 +213,8 @@ pub struct AdminService {
     /// The longest a token can live: how long a revoked `jti` stays on the denylist.
     max_expiry: u32,
     pub(super) auditor: Arc<Auditor>,
+    /// The key store, when keys come from Redis (rotation); else the folder.
+    key_store: Option<Arc<KeyStore>>,
 }
 
 impl AdminService {
@@ -220,11 +223,13 @@ impl AdminService {
         issuer: String,
         store: Store,
         keys: Arc<Keys>,
+        key_store: Option<Arc<KeyStore>>,
         hasher: Hasher,
         auditor: Arc<Auditor>,
     ) -> Self {
         Self {
             auditor,
+            key_store,
             store,
             hasher,
             keys,
@@ -305,6 +310,35 @@ impl AdminService {
     ) -> Result<Page, AdminError> {
         admin.require_environment()?;
         Ok(self.auditor.page(token, size, target).await?)
+    }
+
+    /// The signing keys and their states (environment admins only).
+    pub async fn signing_keys(&self, admin: &Admin) -> Result<Vec<KeyView>, AdminError> {
+        admin.require_environment()?;
+        match &self.key_store {
+            Some(store) => Ok(store.list().await?),
+            None => Ok(KeyView::of_ring(&self.keys.current().ring)),
+        }
+    }
+
+    /// Publishes the next signing key (environment admins only; key store only).
+    pub async fn rotate_signing_key(
+        &self,
+        admin: &Admin,
+        alg: Option<Alg>,
+    ) -> Result<KeyView, AdminError> {
+        let result = match (admin.require_environment(), &self.key_store) {
+            (Err(e), _) => Err(e),
+            (Ok(()), None) => Err(KeyStoreError::FolderSource.into()),
+            (Ok(()), Some(store)) => store.rotate(alg).await.map_err(AdminError::from),
+        };
+        let target = match &result {
+            Ok(view) => format!("signingKeys/{}", view.kid),
+            Err(_) => "signingKeys".to_owned(),
+        };
+        self.audit(admin, Action::RotateKey, target, Vec::new(), &result)
+            .await;
+        result
     }
 
     /// Creates a client; with `first_secret`, also its first secret.

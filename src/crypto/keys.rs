@@ -27,6 +27,7 @@ use jsonwebtoken::jwk::{
     EllipticCurveKeyType, Jwk, JwkSet, KeyAlgorithm, OctetKeyPairParameters, OctetKeyPairType,
     PublicKeyUse, RSAKeyParameters, RSAKeyType, ThumbprintHash,
 };
+use zeroize::Zeroizing;
 
 #[derive(Debug, thiserror::Error)]
 pub enum KeyError {
@@ -48,6 +49,10 @@ pub enum KeyError {
     Generate,
     #[error("signing failed")]
     Sign,
+    #[error("{0}")]
+    Kek(String),
+    #[error("the signing keys in Redis: {0}")]
+    Store(String),
 }
 
 /// The JWS algorithms tokenmint signs with.
@@ -78,12 +83,28 @@ impl Alg {
         }
     }
 
+    /// The algorithm of a JWS `alg` name, as written in settings and the admin API.
+    pub fn parse(name: &str) -> Option<Self> {
+        [Self::Rs256, Self::Es256, Self::EdDsa]
+            .into_iter()
+            .find(|alg| alg.name() == name)
+    }
+
     fn jwk(self) -> KeyAlgorithm {
         match self {
             Self::Rs256 => KeyAlgorithm::RS256,
             Self::Es256 => KeyAlgorithm::ES256,
             Self::EdDsa => KeyAlgorithm::EdDSA,
         }
+    }
+}
+
+impl<'de> serde::Deserialize<'de> for Alg {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let name = String::deserialize(deserializer)?;
+        Self::parse(&name).ok_or_else(|| {
+            serde::de::Error::custom(format!("{name:?} is not RS256, ES256 or EdDSA"))
+        })
     }
 }
 
@@ -140,7 +161,17 @@ impl SigningKey {
                 ));
             }
         }
-        let der = pem.contents();
+        Self::from_der(file_name, pem.contents(), typ)
+    }
+
+    /// Parses a PKCS#8 DER private key; `name` says where it came from (a file name, or
+    /// the key store).
+    pub fn from_der(name: &str, der: &[u8], typ: &str) -> Result<Self, KeyError> {
+        let file_name = name;
+        let invalid = |why: &str| KeyError::Invalid {
+            file: file_name.to_owned(),
+            why: why.to_owned(),
+        };
         let (alg, pair, params) = if let Ok(pair) = RsaKeyPair::from_pkcs8(der) {
             let public = RsaPublicKeyComponents::<Vec<u8>>::from(pair.public_key());
             let params = AlgorithmParameters::RSA(RSAKeyParameters {
@@ -195,6 +226,11 @@ impl SigningKey {
             decoding,
             header_b64: b64(header.to_string()),
         })
+    }
+
+    /// The public JWK (with `kid`, `alg` and `use`), as the JWKS publishes it.
+    pub fn jwk(&self) -> &Jwk {
+        &self.jwk
     }
 
     pub fn decoding_key(&self) -> &DecodingKey {
@@ -278,6 +314,17 @@ fn pem_files(dir: &Path) -> Result<Vec<PathBuf>, KeyError> {
 }
 
 impl KeyRing {
+    /// A ring of `keys` (published in this order) of which `keys[active]` signs.
+    pub fn new(keys: Vec<Arc<SigningKey>>, active: usize) -> Self {
+        assert!(active < keys.len(), "the signing key is one of the ring");
+        Self { keys, active }
+    }
+
+    /// Every published key, in order.
+    pub fn keys(&self) -> &[Arc<SigningKey>] {
+        &self.keys
+    }
+
     /// Whether the folder holds no key file yet (`serve --dev` then generates one).
     pub fn folder_is_empty(dir: &Path) -> Result<bool, KeyError> {
         Ok(pem_files(dir)?.is_empty())
@@ -363,11 +410,17 @@ impl KeySet {
     }
 }
 
-/// The keys the server signs and verifies with, swapped whole when the keys folder is
-/// reloaded (SIGHUP, or a change seen by the folder watch): every request works on one
-/// consistent set, and a bad folder leaves the previous set in place.
+/// The keys the server signs and verifies with, swapped whole when they change (the keys
+/// folder reloaded on SIGHUP or a change the folder watch sees, or the key store's schedule
+/// moving on): every request works on one consistent set, and keys that fail to load leave
+/// the previous set in place.
 pub struct Keys {
     current: arc_swap::ArcSwap<KeySet>,
+    /// The folder the keys come from; `None` when the key store in Redis provides them.
+    folder: Option<Folder>,
+}
+
+struct Folder {
     dir: PathBuf,
     active: String,
     typ: String,
@@ -379,10 +432,25 @@ impl Keys {
         let ring = KeyRing::load(dir, active, typ)?;
         Ok(Self {
             current: arc_swap::ArcSwap::from_pointee(KeySet::new(ring)),
-            dir: dir.to_owned(),
-            active: active.to_owned(),
-            typ: typ.to_owned(),
+            folder: Some(Folder {
+                dir: dir.to_owned(),
+                active: active.to_owned(),
+                typ: typ.to_owned(),
+            }),
         })
+    }
+
+    /// Keys that another source (the key store) provides and replaces.
+    pub fn provided(ring: KeyRing) -> Self {
+        Self {
+            current: arc_swap::ArcSwap::from_pointee(KeySet::new(ring)),
+            folder: None,
+        }
+    }
+
+    /// Whether the keys come from a folder (else from the key store).
+    pub fn from_folder(&self) -> bool {
+        self.folder.is_some()
     }
 
     /// The current set (a cheap reference-count increment).
@@ -390,24 +458,36 @@ impl Keys {
         self.current.load_full()
     }
 
-    /// Reads the folder again (with the same ownership and permission checks as at
-    /// startup) and swaps the set in when it differs: `Ok(true)` then, `Ok(false)` when
-    /// nothing changed. An error leaves the current set in place.
-    pub fn reload(&self) -> Result<bool, KeyError> {
-        let ring = KeyRing::load(&self.dir, &self.active, &self.typ)?;
+    /// Swaps `ring` in when it publishes other keys or signs with another: whether it did.
+    pub fn replace(&self, ring: KeyRing) -> bool {
         let next = KeySet::new(ring);
         let now = self.current();
         if next.jwks_etag == now.jwks_etag && next.ring.active().kid == now.ring.active().kid {
-            return Ok(false);
+            return false;
         }
         self.current.store(Arc::new(next));
-        Ok(true)
+        true
+    }
+
+    /// Reads the folder again (with the same ownership and permission checks as at
+    /// startup) and swaps the set in when it differs: `Ok(true)` then, `Ok(false)` when
+    /// nothing changed (or the keys come from the key store). An error leaves the current
+    /// set in place.
+    pub fn reload(&self) -> Result<bool, KeyError> {
+        let Some(folder) = &self.folder else {
+            return Ok(false);
+        };
+        let ring = KeyRing::load(&folder.dir, &folder.active, &folder.typ)?;
+        Ok(self.replace(ring))
     }
 
     /// A fingerprint of the folder's key files (names, sizes, modification times): it
     /// changes when a key is added, removed or rewritten.
     pub fn folder_fingerprint(&self) -> Vec<(PathBuf, u64, Option<std::time::SystemTime>)> {
-        let mut out: Vec<_> = pem_files(&self.dir)
+        let Some(folder) = &self.folder else {
+            return Vec::new();
+        };
+        let mut out: Vec<_> = pem_files(&folder.dir)
             .unwrap_or_default()
             .into_iter()
             .map(|path| {
@@ -422,11 +502,10 @@ impl Keys {
     }
 }
 
-/// Writes a new key to `dir` (created if missing) with mode 0600 and returns its path and
-/// kid. File names start with the UTC time, so the newest key sorts last.
-pub fn generate(dir: &Path, alg: Alg) -> Result<(PathBuf, String), KeyError> {
+/// A new private key of `alg`, PKCS#8 DER (wiped from memory when dropped).
+pub fn generate_der(alg: Alg) -> Result<Zeroizing<Vec<u8>>, KeyError> {
     let rng = SystemRandom::new();
-    let der: Vec<u8> = match alg {
+    match alg {
         Alg::Rs256 => RsaKeyPair::generate(KeySize::Rsa2048)
             .and_then(|pair| pair.as_der())
             .map(|der| der.as_ref().to_vec()),
@@ -434,8 +513,15 @@ pub fn generate(dir: &Path, alg: Alg) -> Result<(PathBuf, String), KeyError> {
             .map(|d| d.as_ref().to_vec()),
         Alg::EdDsa => Ed25519KeyPair::generate_pkcs8v1(&rng).map(|d| d.as_ref().to_vec()),
     }
-    .map_err(|_| KeyError::Generate)?;
-    let text = pem::encode(&pem::Pem::new("PRIVATE KEY", der));
+    .map(Zeroizing::new)
+    .map_err(|_| KeyError::Generate)
+}
+
+/// Writes a new key to `dir` (created if missing) with mode 0600 and returns its path and
+/// kid. File names start with the UTC time, so the newest key sorts last.
+pub fn generate(dir: &Path, alg: Alg) -> Result<(PathBuf, String), KeyError> {
+    let der = generate_der(alg)?;
+    let text = Zeroizing::new(pem::encode(&pem::Pem::new("PRIVATE KEY", der.to_vec())));
     let key = SigningKey::from_pem("generated", text.as_bytes(), "JWT")?;
 
     // A folder made here is the owner's alone, whatever the umask: the server refuses a

@@ -69,5 +69,6 @@ pub mod discovery;
 pub mod health;
 pub mod introspect;
 pub mod org_clients;
+pub mod signing_keys;
 pub mod token;
 pub mod v1_clients;

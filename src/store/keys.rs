@@ -45,6 +45,11 @@ impl KeyNames {
         format!("{}:revoked:{{{id}}}:{jti}", self.prefix)
     }
 
+    /// The signing-key schedule of the key store (JSON with a version; private keys sealed).
+    pub fn signing_keys(&self) -> String {
+        format!("{}:signing-keys", self.prefix)
+    }
+
     /// STREAM of audit events (one field, `entry`: the event's JSON), capped in length.
     pub fn audit(&self) -> String {
         format!("{}:audit", self.prefix)

@@ -26,6 +26,7 @@ use std::net::IpAddr;
 use tracing::warn;
 
 use crate::config::RedisSettings;
+use crate::crypto::schedule::KeySchedule;
 use crate::domain::{Client, ClientId, OrganizationId, SecretId, Timestamp, Usage};
 use keys::{KeyNames, SEEN_CLIENT_FIELD};
 use memory::MemoryBackend;
@@ -414,6 +415,37 @@ impl Store {
         Ok(value
             .and_then(|v| v.parse::<u64>().ok())
             .is_some_and(|expires| expires > now))
+    }
+
+    /// The key store's schedule; `cached` reads through the client-side cache (what every
+    /// instance polls: no round trip while it is unchanged).
+    pub async fn signing_keys(&self, cached: bool) -> Result<Option<KeySchedule>, StoreError> {
+        let key = self.names.signing_keys();
+        let doc = if cached {
+            call!(self.get_cached(&key))
+        } else {
+            call!(self.get(&key))
+        };
+        doc.map(|doc| serde_json::from_str(&doc).map_err(|e| StoreError::Corrupt(e.to_string())))
+            .transpose()
+    }
+
+    /// Writes `schedule` if the stored one is at `schedule.version - 1` (or, at version 1,
+    /// if none is stored): `Conflict` when another writer came first.
+    pub async fn put_signing_keys(
+        &self,
+        schedule: &KeySchedule,
+    ) -> Result<WriteOutcome, StoreError> {
+        let doc =
+            serde_json::to_string(schedule).map_err(|e| StoreError::Corrupt(e.to_string()))?;
+        let expected = (schedule.version > 1).then(|| schedule.version - 1);
+        let outcome = call!(self.put_if_version(&self.names.signing_keys(), expected, &doc));
+        Ok(match outcome {
+            // Stored and expected-version mismatch, or gone after it was read: either way
+            // someone else wrote; the caller reads again.
+            WriteOutcome::Missing => WriteOutcome::Conflict,
+            other => other,
+        })
     }
 
     /// Appends an audit event (its JSON) to the capped audit stream; returns its id.

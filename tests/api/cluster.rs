@@ -224,3 +224,63 @@ async fn revocation_and_introspection_work_on_a_redis_cluster() {
         "the denylist key lives in the client's slot"
     );
 }
+
+#[tokio::test]
+async fn the_key_store_works_on_a_redis_cluster_and_a_second_instance_follows_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let kek = dir.path().join("kek");
+    tokenmint::commands::new_kek(&kek).unwrap();
+    let key_store = move |kek: std::path::PathBuf| {
+        Box::new(move |s: &mut tokenmint::config::Settings| {
+            s.redis.cluster = true;
+            s.keys.source = tokenmint::config::KeySource::Redis;
+            s.keys.kek_file = kek;
+            s.keys.watch = Duration::from_secs(1);
+        })
+    };
+    let one = spawn(Spawn {
+        redis_url: Some(cluster_urls()),
+        configure: key_store(kek.clone()),
+        ..Spawn::default()
+    })
+    .await;
+    let two = spawn(Spawn {
+        redis_url: Some(cluster_urls()),
+        prefix: Some(one.prefix.clone()),
+        configure: key_store(kek),
+        ..Spawn::default()
+    })
+    .await;
+    let token = two.token_for(&two.admin_id, &two.admin_secret).await;
+    two.verify(&token).await;
+    let kid = jsonwebtoken::decode_header(&token).unwrap().kid.unwrap();
+    let jwks: Value = one.get_json("/keys").await;
+    assert_eq!(
+        jwks["keys"][0]["kid"],
+        kid.as_str(),
+        "one key store, one key"
+    );
+
+    let response = one.post("/v1/signingKeys/rotate", &json!({})).await;
+    assert_eq!(response.status(), StatusCode::OK);
+    let made: Value = response.json().await.unwrap();
+    let kid = made["kid"].as_str().unwrap();
+    let started = Instant::now();
+    loop {
+        let jwks: Value = two.get_json("/keys").await;
+        let kids: Vec<&str> = jwks["keys"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|k| k["kid"].as_str().unwrap())
+            .collect();
+        if kids.contains(&kid) {
+            break;
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(3),
+            "the other instance publishes the new key within keys.watch_secs: {kids:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}

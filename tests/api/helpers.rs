@@ -149,7 +149,9 @@ pub async fn spawn(options: Spawn) -> TestApp {
     } else {
         store_for(&settings).await
     };
-    let app = Application::build(settings.clone(), store).expect("the app builds");
+    let app = Application::build(settings.clone(), store)
+        .await
+        .expect("the app builds");
     let scheme = if options.trust.is_some() {
         "https"
     } else {

@@ -14,6 +14,7 @@ mod headers;
 mod helpers;
 mod introspection;
 mod key_reload;
+mod key_rotation;
 mod log_hygiene;
 mod metrics;
 mod org_clients;

@@ -50,8 +50,8 @@ async fn a_token_is_issued_and_verified_over_https() {
     assert!(response.is_err() || response.unwrap().status() != StatusCode::OK);
 }
 
-fn start_error(settings: Settings) -> String {
-    match Application::build(settings, Store::memory("tmtls")) {
+async fn start_error(settings: Settings) -> String {
+    match Application::build(settings, Store::memory("tmtls")).await {
         Err(e @ (StartError::Tls(_) | StartError::Keys(_))) => e.to_string(),
         Err(other) => panic!("unexpected error: {other}"),
         Ok(_) => panic!("the server started"),
@@ -72,7 +72,7 @@ async fn private_keys_readable_by_others_stop_the_server_with_a_fix() {
     settings.keys.dir = keys.path().to_owned();
     settings.server.tls.cert = cert.clone();
     settings.server.tls.key = key.clone();
-    let message = start_error(settings.clone());
+    let message = start_error(settings.clone()).await;
     assert!(
         message.contains("chmod 600") && message.contains("key.pem"),
         "{message}"
@@ -80,13 +80,13 @@ async fn private_keys_readable_by_others_stop_the_server_with_a_fix() {
 
     std::fs::set_permissions(&key, std::fs::Permissions::from_mode(0o600)).unwrap();
     std::fs::set_permissions(&signing, std::fs::Permissions::from_mode(0o640)).unwrap();
-    let message = start_error(settings.clone());
+    let message = start_error(settings.clone()).await;
     assert!(
         message.contains("chmod 600"),
         "a group-readable signing key: {message}"
     );
 
     settings.server.tls.key = PathBuf::new();
-    let message = start_error(settings);
+    let message = start_error(settings).await;
     assert!(message.contains("set together"), "{message}");
 }
