@@ -57,7 +57,6 @@ async fn main() {
                 secrets: vec![Secret {
                     id: SecretId::generate(),
                     display_name: String::new(),
-                    secret_suffix: plain.suffix(),
                     status: SecretStatus::Active,
                     environments: Default::default(),
                     labels: Default::default(),
@@ -67,7 +66,10 @@ async fn main() {
                     creator: None,
                     updater: None,
                     expire_time: None,
-                    hash: hash.clone(),
+                    proof: tokenmint::domain::Proof::ClientSecret {
+                        secret_suffix: plain.suffix(),
+                        hash: hash.clone(),
+                    },
                     tokens_not_before: None,
                 }],
                 tokens_not_before: None,

@@ -33,7 +33,7 @@ install_missing() {
 install_missing redis-server wrk curl python3
 
 echo "bench.sh: building release (binary and benchmark helpers)" >&2
-cargo build --release --locked --bin tokenmint --example bench_sign --example seed --example bench_grpc >&2
+cargo build --release --locked --bin tokenmint --example bench_sign --example seed --example bench_grpc --example bench_assertions >&2
 BIN=target/release/tokenmint
 
 work=$(mktemp -d)
@@ -247,6 +247,37 @@ curl -sf -o /dev/null -X POST --data-binary @<(printf 'token=%s&client_id=%s&cli
 INTRO_TOKEN_RATE=$(measure "$CONNECTIONS" "$SECONDS_EACH" "$BASE/oauth/token" "$work/warm.lua")
 INTROSPECT=$(measure "$CONNECTIONS" "$SECONDS_EACH" "$BASE/oauth/introspect" "$work/introspect.lua")
 
+# private_key_jwt: warm token requests authenticated by ES256 assertions (one signature
+# verification and one jti write each), next to secrets, back to back. Every assertion is
+# good once, so wrk sends each of a pre-made file once (each thread its half).
+echo "bench.sh: private_key_jwt assertions" >&2
+read -r PKJ_ID _ < <(create_client)
+ASSERTIONS=$((SECONDS_EACH * 20000))
+PKJ_JWK=$(target/release/examples/bench_assertions "$PKJ_ID" "$BASE/oauth/token" "$ASSERTIONS" "$work/assertions.txt")
+curl -sf -o /dev/null -X POST "$BASE/v1/clients/$PKJ_ID/credentials" -H "Authorization: Bearer $ADMIN_TOKEN" \
+  -H 'Content-Type: application/json' -d "{\"displayName\":\"bench key\",\"kind\":\"private_key_jwt\",\"publicKey\":$PKJ_JWK}"
+cat >"$work/assertion.lua" <<LUA
+local threads = 0
+function setup(thread)
+  thread:set("tid", threads)
+  threads = threads + 1
+end
+function init(args)
+  lines, n, i = {}, 0, 0
+  for line in io.lines("$work/assertions.txt") do
+    if i % 2 == tid then lines[#lines + 1] = line end
+    i = i + 1
+  end
+end
+function request()
+  n = n + 1
+  return wrk.format("POST", "/oauth/token", {["Content-Type"] = "application/x-www-form-urlencoded"},
+    "grant_type=client_credentials&client_assertion_type=urn%3Aietf%3Aparams%3Aoauth%3Aclient-assertion-type%3Ajwt-bearer&client_assertion=" .. (lines[n] or lines[1]))
+end
+LUA
+PKJ_TOKEN_RATE=$(measure "$CONNECTIONS" "$SECONDS_EACH" "$BASE/oauth/token" "$work/warm.lua")
+PKJ=$(measure "$CONNECTIONS" "$SECONDS_EACH" "$BASE/oauth/token" "$work/assertion.lua")
+
 # Token latency with few and with many clients stored, measured back to back.
 TOKEN_UNSEEDED=$(measure "$CONNECTIONS" "$SECONDS_EACH" "$BASE/oauth/token" "$work/warm.lua")
 echo "bench.sh: seeding $SEED clients" >&2
@@ -270,7 +301,7 @@ python3 - "$HEALTHZ" "${TOKEN[ES256]}" "${TOKEN[EdDSA]}" "${TOKEN[RS256]}" "$TOK
   "${SIGN[ES256]}" "${SIGN[EdDSA]}" "${SIGN[RS256]}" "$CORES" "$COLD" "$COLD_OK" "$COLD_BUSY" "$cold_seconds" \
   "$ARGON2_BOUND" "$ARGON2_PEAK" "$ADMIN_CREATE" "$ADMIN_GET" "$PEAK_RSS_KB" "$STORED" "$SEED_SECONDS" \
   "$SECONDS_EACH" "$CONNECTIONS" "$ROUND_PAIRS" "$COLD_CREATED" "${COLD_OTHER:-none}" "$ADMIN_GRPC" \
-  "$METRICS_OFF" "$METRICS_PAIRS" "$INTROSPECT" "$INTRO_TOKEN_RATE" "$COLD_MALFORMED" <<'PY'
+  "$METRICS_OFF" "$METRICS_PAIRS" "$INTROSPECT" "$INTRO_TOKEN_RATE" "$COLD_MALFORMED" "$PKJ" "$PKJ_TOKEN_RATE" "$ASSERTIONS" <<'PY'
 import os, platform, subprocess, sys
 a = sys.argv[1:]
 def run(v): return v.split()[0:3]
@@ -319,6 +350,8 @@ rows = [
     (f"token, ES256, warm, during {cold} cold requests (16 conns)", during[0], during[1], during[2]),
     ("introspection of a valid token, ES256 (RFC 7662)", introspect[0], introspect[1], introspect[2]),
     ("token, ES256, warm, just before introspection", intro_token[0], intro_token[1], intro_token[2]),
+    (f"token, private_key_jwt: ES256 assertions, each used once (of {a[34]} made; non-2xx past them are replays)", *run(a[32])),
+    ("token, ES256, warm secret, just before the assertions", *run(a[33])),
     ("admin create (argon2 per request, 4 conns, 5 s)", create[0], create[1], create[2]),
     ("admin get (64 conns, 5 s)", get[0], get[1], get[2]),
     ("admin get over gRPC, GetOrganizationClient (64 streams on 4 h2c connections, 5 s; errors)", *run(a[26])),

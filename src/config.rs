@@ -35,7 +35,26 @@ pub struct Settings {
     pub audit: AuditSettings,
     pub introspection: IntrospectionSettings,
     pub revocation: RevocationSettings,
+    pub assertions: AssertionSettings,
     pub log: LogSettings,
+}
+
+/// Client assertions (`private_key_jwt`) and federated credentials.
+#[derive(Clone, Debug, Deserialize)]
+pub struct AssertionSettings {
+    /// The longest an assertion may live (its `exp` after now).
+    #[serde(rename = "max_lifetime_secs", deserialize_with = "secs")]
+    pub max_lifetime: Duration,
+    /// Clock skew allowed on `exp`, `nbf` and `iat`.
+    #[serde(rename = "leeway_secs", deserialize_with = "secs")]
+    pub leeway: Duration,
+    #[serde(rename = "fetch_timeout_ms", deserialize_with = "millis")]
+    pub fetch_timeout: Duration,
+    pub max_jwks_bytes: usize,
+    #[serde(rename = "keys_cache_secs", deserialize_with = "secs")]
+    pub keys_cache: Duration,
+    #[serde(rename = "refresh_min_secs", deserialize_with = "secs")]
+    pub refresh_min: Duration,
 }
 
 #[derive(Clone, Debug, Deserialize)]
@@ -570,6 +589,12 @@ impl Settings {
             ("metrics.max_client_labels", wide(self.metrics.max_client_labels), 0..=10_000, ""),
             ("audit.stream_max_len", wide(self.audit.stream_max_len), 100..=10_000_000, ""),
             ("audit.failure_events_per_sec", wide(self.audit.failure_events_per_sec), 0..=10_000, ""),
+            ("assertions.max_lifetime_secs", wide(self.assertions.max_lifetime.as_secs()), 10..=3600, " s"),
+            ("assertions.leeway_secs", wide(self.assertions.leeway.as_secs()), 0..=300, " s"),
+            ("assertions.fetch_timeout_ms", wide(self.assertions.fetch_timeout.as_millis()), 100..=30_000, " ms"),
+            ("assertions.max_jwks_bytes", wide(self.assertions.max_jwks_bytes), 1024..=1 << 20, " bytes"),
+            ("assertions.keys_cache_secs", wide(self.assertions.keys_cache.as_secs()), 1..=86_400, " s"),
+            ("assertions.refresh_min_secs", wide(self.assertions.refresh_min.as_secs()), 1..=3600, " s"),
             ("usage.write_interval_secs", wide(self.usage.write_interval.as_secs()), 1..=86_400, " s"),
         ];
         for (setting, value, range, unit) in ranges {

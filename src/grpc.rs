@@ -80,7 +80,8 @@ impl ClientService for ClientGrpc {
                 Ok(pb::CreateOrganizationClientResponse {
                     client: Some(m2m_client(&client, &Usage::default())),
                     plain_secret: issued
-                        .map(|i| i.plain.expose().to_owned())
+                        .and_then(|i| i.plain)
+                        .map(|p| p.expose().to_owned())
                         .unwrap_or_default(),
                 })
             }
@@ -172,7 +173,11 @@ impl ClientService for ClientGrpc {
                     .secret(&issued.secret_id)
                     .ok_or(AdminError::Internal)?;
                 Ok(pb::CreateOrganizationClientSecretResponse {
-                    plain_secret: issued.plain.expose().to_owned(),
+                    plain_secret: issued
+                        .plain
+                        .as_ref()
+                        .map(|p| p.expose().to_owned())
+                        .unwrap_or_default(),
                     secret: Some(client_secret(secret, &Usage::default())),
                 })
             }

@@ -111,6 +111,70 @@ pub mod schemas {
     #[serde(deny_unknown_fields)]
     pub struct NoFields {}
 
+    /// A credential's kind.
+    #[derive(Serialize, ToSchema)]
+    #[serde(rename_all = "snake_case")]
+    pub enum Kind {
+        ClientSecret,
+        PrivateKeyJwt,
+        Federated,
+    }
+
+    /// A federated credential's rules: `subject` or `claims` (or both) are required.
+    #[derive(Serialize, ToSchema)]
+    #[serde(rename_all = "camelCase")]
+    #[serde(deny_unknown_fields)]
+    #[schema(example = json!({"issuer": "https://token.actions.githubusercontent.com", "audience": "tokenmint", "claims": {"repository": "acmecorp/inventory", "ref": "refs/heads/main"}, "claimMappings": [{"from": "repository", "to": "github_repository"}]}))]
+    pub struct FederationInput {
+        /// https:// (http:// only to a loopback address).
+        pub issuer: String,
+        pub audience: String,
+        pub subject: Option<String>,
+        /// Required claim values; a name may be a path into nested objects
+        /// (`kubernetes.io/namespace`).
+        pub claims: Option<BTreeMap<String, String>>,
+        pub claim_mappings: Option<Vec<crate::domain::ClaimMapping>>,
+        #[schema(minimum = 60, maximum = 86400)]
+        pub max_age_seconds: Option<u32>,
+    }
+
+    /// The same rules, as the organization face names them (snake_case).
+    #[derive(Serialize, ToSchema)]
+    #[serde(deny_unknown_fields)]
+    pub struct OrganizationFederationInput {
+        pub issuer: String,
+        pub audience: String,
+        pub subject: Option<String>,
+        pub claims: Option<BTreeMap<String, String>>,
+        pub claim_mappings: Option<Vec<crate::domain::ClaimMapping>>,
+        #[schema(minimum = 60, maximum = 86400)]
+        pub max_age_seconds: Option<u32>,
+    }
+
+    /// `POST .../secrets`: nothing for a shared secret (the contract), or a credential of
+    /// another kind: `private_key_jwt` with `public_key` (a public JWK) or `jwks_uri`,
+    /// `federated` with `federation`.
+    #[derive(Serialize, ToSchema)]
+    #[serde(deny_unknown_fields)]
+    pub struct OrganizationSecretInput {
+        pub kind: Option<Kind>,
+        #[schema(value_type = Option<Object>)]
+        pub public_key: Option<serde_json::Value>,
+        pub jwks_uri: Option<String>,
+        pub federation: Option<OrganizationFederationInput>,
+    }
+
+    /// `PATCH .../secrets/{secret_id}`: a `private_key_jwt` credential's key or a
+    /// `federated` one's rules (a kind never changes).
+    #[derive(Serialize, ToSchema)]
+    #[serde(deny_unknown_fields)]
+    pub struct OrganizationSecretUpdate {
+        #[schema(value_type = Option<Object>)]
+        pub public_key: Option<serde_json::Value>,
+        pub jwks_uri: Option<String>,
+        pub federation: Option<OrganizationFederationInput>,
+    }
+
     /// The `/v1` face's client fields (camelCase).
     #[derive(Serialize, ToSchema)]
     #[serde(rename_all = "camelCase")]
@@ -155,6 +219,15 @@ pub mod schemas {
         pub sdk_type: Option<SdkType>,
         /// RFC 3339; after it the credential no longer authenticates.
         pub expire_time: Option<String>,
+        /// client_secret (the default), private_key_jwt or federated; set on create only.
+        pub kind: Option<Kind>,
+        /// private_key_jwt: the client's public JWK (RSA 2048+, P-256 or Ed25519).
+        #[schema(value_type = Option<Object>)]
+        pub public_key: Option<serde_json::Value>,
+        /// private_key_jwt: where the client publishes its JWKS (instead of publicKey).
+        pub jwks_uri: Option<String>,
+        /// federated: the external issuer and what its tokens must say.
+        pub federation: Option<FederationInput>,
     }
 
     /// A client-credentials token request (RFC 6749 §4.4), as a form or a JSON object.
@@ -493,6 +566,7 @@ impl Modify for Security {
         crate::http::org_clients::update,
         crate::http::org_clients::delete,
         crate::http::org_clients::add_secret,
+        crate::http::org_clients::update_secret,
         crate::http::org_clients::delete_secret,
         crate::http::v1_clients::create,
         crate::http::v1_clients::list,

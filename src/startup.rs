@@ -476,6 +476,9 @@ pub fn endpoints() -> Vec<Endpoint> {
         e(M::POST, ORG_SECRETS, ORG, || {
             web::post().to(org_clients::add_secret)
         }),
+        e(M::PATCH, ORG_SECRET, ORG, || {
+            web::patch().to(org_clients::update_secret)
+        }),
         e(M::DELETE, ORG_SECRET, ORG, || {
             web::delete().to(org_clients::delete_secret)
         }),

@@ -3,11 +3,12 @@
 
 use serde_json::Value;
 
+use super::error::AdminError;
 use crate::crypto::PlainSecret;
 use crate::domain::fields::{self, Parsed};
 use crate::domain::{
-    Audience, Client, CustomClaim, Environments, Expiry, ExpiryBounds, FieldViolation, Labels,
-    ScopeSet, SdkType, Secret, SecretStatus, Timestamp,
+    Audience, Client, ClientKey, CredentialKind, CustomClaim, Environments, Expiry, ExpiryBounds,
+    Federation, FieldViolation, Labels, Proof, ScopeSet, SdkType, Secret, SecretStatus, Timestamp,
 };
 
 /// The parsed value, or its violations appended to `errors`.
@@ -53,6 +54,10 @@ pub enum CredentialField {
     Labels,
     SdkType,
     ExpireTime,
+    Kind,
+    PublicKey,
+    JwksUri,
+    Federation,
 }
 
 /// `Some(value)` sets a field (defaults included, for a clear); `None` leaves it alone.
@@ -155,7 +160,16 @@ impl ClientChanges {
     }
 }
 
+/// A value with the field name the caller sent it under (for errors the service finds,
+/// such as a public key sent for a credential of another kind).
+#[derive(Clone, Debug)]
+pub struct Sent<T> {
+    pub field: String,
+    pub value: T,
+}
+
 /// Changes to a secret; `replacement` swaps its value (hashed before it is applied).
+/// `kind` (create only), `key` and `federation` describe credentials of the other kinds.
 #[derive(Debug, Default)]
 pub struct SecretChanges {
     pub display_name: Option<String>,
@@ -165,6 +179,9 @@ pub struct SecretChanges {
     pub sdk_type: Option<SdkType>,
     pub expire_time: Option<Option<Timestamp>>,
     pub replacement: Option<PlainSecret>,
+    pub kind: Option<Sent<CredentialKind>>,
+    pub key: Option<Sent<ClientKey>>,
+    pub federation: Option<Sent<Federation>>,
 }
 
 impl SecretChanges {
@@ -179,6 +196,9 @@ impl SecretChanges {
             ("sdk_type", self.sdk_type.is_some()),
             ("expire_time", self.expire_time.is_some()),
             ("secret", self.replacement.is_some()),
+            ("kind", self.kind.is_some()),
+            ("public_key", self.key.is_some()),
+            ("federation", self.federation.is_some()),
         ];
         set.iter()
             .filter(|(_, changed)| *changed)
@@ -186,8 +206,69 @@ impl SecretChanges {
             .collect()
     }
 
-    /// Applies everything but `replacement`, which the service hashes first.
+    /// The kind a new credential gets: as sent, else the kind its fields describe; a
+    /// field of another kind is an error naming it.
+    pub fn new_kind(&self) -> Result<CredentialKind, AdminError> {
+        let kind = match &self.kind {
+            Some(kind) => kind.value,
+            None if self.key.is_some() => CredentialKind::PrivateKeyJwt,
+            None if self.federation.is_some() => CredentialKind::Federated,
+            None => CredentialKind::ClientSecret,
+        };
+        self.fits(kind)?;
+        let missing = |field: &str| {
+            Err(AdminError::field(
+                field,
+                format!("is required for a {} credential", kind.as_str()),
+            ))
+        };
+        match kind {
+            CredentialKind::PrivateKeyJwt if self.key.is_none() => missing("publicKey"),
+            CredentialKind::Federated if self.federation.is_none() => missing("federation"),
+            _ => Ok(kind),
+        }
+    }
+
+    /// Refuses fields that do not belong to a credential of `kind`, naming them.
+    pub fn fits(&self, kind: CredentialKind) -> Result<(), AdminError> {
+        let foreign = |field: &str| {
+            Err(AdminError::field(
+                field,
+                format!("does not apply to a {} credential", kind.as_str()),
+            ))
+        };
+        if kind != CredentialKind::ClientSecret && self.replacement.is_some() {
+            return foreign("clientSecret");
+        }
+        if let Some(key) = &self.key
+            && kind != CredentialKind::PrivateKeyJwt
+        {
+            return foreign(&key.field);
+        }
+        if let Some(federation) = &self.federation
+            && kind != CredentialKind::Federated
+        {
+            return foreign(&federation.field);
+        }
+        Ok(())
+    }
+
+    /// Applies everything but `replacement`, which the service hashes first (and `kind`,
+    /// which only a create uses). The caller has checked the fields [`Self::fits`].
     pub fn apply(&self, secret: &mut Secret) {
+        match &mut secret.proof {
+            Proof::PrivateKeyJwt { key } => {
+                if let Some(new) = &self.key {
+                    key.clone_from(&new.value);
+                }
+            }
+            Proof::Federated { federation } => {
+                if let Some(new) = &self.federation {
+                    federation.clone_from(&new.value);
+                }
+            }
+            Proof::ClientSecret { .. } => {}
+        }
         if let Some(v) = &self.display_name {
             secret.display_name.clone_from(v);
         }

@@ -90,7 +90,7 @@ pub fn client_secret(secret: &Secret, usage: &Usage) -> pb::ClientSecret {
         id: secret.id.as_str().to_owned(),
         create_time: Some(timestamp(secret.create_time)),
         update_time: Some(timestamp(secret.update_time)),
-        secret_suffix: secret.secret_suffix.clone(),
+        secret_suffix: secret.suffix().to_owned(),
         created_by: secret.creator.as_ref().map(ToString::to_string),
         status: match secret.status {
             SecretStatus::Active => pb::ClientSecretStatus::Active,

@@ -8,11 +8,12 @@
 use serde::Serialize;
 use serde_json::{Map, Value};
 
-use super::changes::{ClientChanges, ClientField};
+use super::changes::{ClientChanges, ClientField, SecretChanges, Sent, keep};
 use super::error::AdminError;
+use crate::domain::proof;
 use crate::domain::{
-    Actor, Client, CustomClaim, ExpiryBounds, FieldViolation, Secret, SecretStatus, Timestamp,
-    Usage,
+    Actor, Client, ClientKey, CredentialKind, CustomClaim, ExpiryBounds, Federation,
+    FieldViolation, Secret, SecretStatus, Timestamp, Usage,
 };
 
 /// Fields of `M2MClient` that only the server sets; ignored when a client sends them.
@@ -52,7 +53,65 @@ pub fn parse_client(
     }
 }
 
-/// A secret as the organization face shows it (never its value or hash).
+/// Parses the body of a new secret: empty for a shared secret (the contract), or `kind`
+/// with `public_key` or `jwks_uri` (`private_key_jwt`) or `federation` (`federated`).
+pub fn parse_secret(
+    body: &Map<String, Value>,
+    creating: bool,
+) -> Result<SecretChanges, AdminError> {
+    let mut changes = SecretChanges::default();
+    let mut errors = Vec::new();
+    let sent = |key: &str| key.to_owned();
+    for (key, value) in body {
+        let e = &mut errors;
+        match key.as_str() {
+            "kind" if !creating => e.push(FieldViolation::new(
+                key,
+                "cannot be changed; create a credential of the other kind",
+            )),
+            "kind" => {
+                changes.kind = keep(e, CredentialKind::parse(value, key)).map(|value| Sent {
+                    field: sent(key),
+                    value,
+                });
+            }
+            "public_key" | "jwks_uri" if changes.key.is_some() => e.push(FieldViolation::new(
+                key,
+                "send either public_key or jwks_uri, not both",
+            )),
+            "public_key" => {
+                changes.key = keep(e, proof::public_jwk(value, key)).map(|jwk| Sent {
+                    field: sent(key),
+                    value: ClientKey::Jwk(jwk),
+                });
+            }
+            "jwks_uri" => {
+                changes.key = keep(e, proof::fetch_url(value, key)).map(|url| Sent {
+                    field: sent(key),
+                    value: ClientKey::JwksUri(url),
+                });
+            }
+            "federation" => {
+                changes.federation = keep(e, proof::federation(value, key)).map(|value| Sent {
+                    field: sent(key),
+                    value,
+                });
+            }
+            _ => e.push(FieldViolation::new(
+                key,
+                "is not a known field (kind, public_key, jwks_uri, federation)",
+            )),
+        }
+    }
+    if errors.is_empty() {
+        Ok(changes)
+    } else {
+        Err(AdminError::fields(errors))
+    }
+}
+
+/// A secret as the organization face shows it (never its value or hash). Credentials of
+/// the kinds without a shared secret add `kind` and their key or rules.
 #[derive(Serialize, utoipa::ToSchema)]
 #[schema(as = ClientSecret)]
 pub struct ClientSecretView<'a> {
@@ -60,6 +119,15 @@ pub struct ClientSecretView<'a> {
     create_time: Timestamp,
     update_time: Timestamp,
     secret_suffix: &'a str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    kind: Option<CredentialKind>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Option<Object>)]
+    public_key: Option<&'a Map<String, Value>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    jwks_uri: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    federation: Option<&'a Federation>,
     #[serde(skip_serializing_if = "Option::is_none")]
     created_by: Option<&'a Actor>,
     status: SecretStatus,
@@ -74,7 +142,11 @@ pub fn secret_view<'a>(secret: &'a Secret, usage: &Usage) -> ClientSecretView<'a
         id: secret.id.as_str(),
         create_time: secret.create_time,
         update_time: secret.update_time,
-        secret_suffix: &secret.secret_suffix,
+        secret_suffix: secret.suffix(),
+        kind: (secret.kind() != CredentialKind::ClientSecret).then_some(secret.kind()),
+        public_key: super::v1::key_parts(secret).0,
+        jwks_uri: super::v1::key_parts(secret).1,
+        federation: super::v1::federation_of(secret),
         created_by: secret.creator.as_ref(),
         status: secret.status,
         expire_time: secret.expire_time,
@@ -127,10 +199,19 @@ pub struct ClientList<'a> {
     pub total_size: u64,
 }
 
-/// The answer of adding a secret: its value, shown this once.
+/// `{"secret": ...}`: the answer of a secret's update.
+#[derive(Serialize, utoipa::ToSchema)]
+#[schema(as = OrganizationSecretResponse)]
+pub struct SecretResponse<'a> {
+    pub secret: ClientSecretView<'a>,
+}
+
+/// The answer of adding a secret: its value (a shared secret's), shown this once.
 #[derive(Serialize, utoipa::ToSchema)]
 pub struct CreatedSecret<'a> {
-    pub plain_secret: &'a str,
+    /// The secret's value (client_secret only), shown this once.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub plain_secret: Option<&'a str>,
     pub secret: ClientSecretView<'a>,
 }
 

@@ -19,6 +19,7 @@ use std::sync::Arc;
 use crate::audit::{Action, Auditor, Event, Page};
 use crate::crypto::{Alg, Keys};
 use crate::domain::{Actor, Audience, Expiry, ExpiryBounds, ScopeSet};
+use crate::domain::{CredentialKind, Proof};
 use crate::keystore::{KeyStore, KeyStoreError, KeyView};
 use crate::store::{IndexEntry, Store, WriteOutcome};
 
@@ -89,17 +90,11 @@ pub struct ClientList {
     pub total: u64,
 }
 
-fn new_secret(
-    creator: Option<Actor>,
-    changes: &SecretChanges,
-    plain: &PlainSecret,
-    hash: SecretHash,
-) -> Secret {
+fn new_secret(creator: Option<Actor>, changes: &SecretChanges, proof: Proof) -> Secret {
     let now = Timestamp::now();
     let mut secret = Secret {
         id: SecretId::generate(),
         display_name: String::new(),
-        secret_suffix: plain.suffix(),
         status: SecretStatus::Active,
         environments: Default::default(),
         labels: Default::default(),
@@ -109,17 +104,18 @@ fn new_secret(
         updater: creator.clone(),
         creator,
         expire_time: None,
-        hash,
+        proof,
         tokens_not_before: None,
     };
     changes.apply(&mut secret);
     secret
 }
 
-/// A secret's plain value, when one was made: returned once, in the create response.
+/// A new credential, and a secret's plain value when one was made: returned once, in the
+/// create response (credentials of the other kinds have none).
 pub struct Issued {
     pub secret_id: SecretId,
-    pub plain: PlainSecret,
+    pub plain: Option<PlainSecret>,
 }
 
 async fn hash_new(
@@ -390,17 +386,35 @@ impl AdminService {
     }
 
     /// Hashes a new (or admin-supplied) plain secret off the async workers.
+    /// A new credential of the kind `changes` describe: for a secret, its value (made
+    /// unless given) hashed with argon2; for the other kinds, their key or rules.
     async fn make_secret(
         &self,
         admin: &Admin,
         changes: &SecretChanges,
         plain: Option<PlainSecret>,
-    ) -> Result<(Secret, PlainSecret), AdminError> {
-        let (plain, hash) = hash_new(&self.hasher, &self.secret_prefix, plain).await?;
-        Ok((
-            new_secret(Some(admin.actor()), changes, &plain, hash),
-            plain,
-        ))
+    ) -> Result<(Secret, Option<PlainSecret>), AdminError> {
+        let proof = match changes.new_kind()? {
+            CredentialKind::ClientSecret => {
+                let (plain, hash) = hash_new(&self.hasher, &self.secret_prefix, plain).await?;
+                let proof = Proof::ClientSecret {
+                    secret_suffix: plain.suffix(),
+                    hash,
+                };
+                return Ok((new_secret(Some(admin.actor()), changes, proof), Some(plain)));
+            }
+            CredentialKind::PrivateKeyJwt => Proof::PrivateKeyJwt {
+                key: changes.key.clone().ok_or(AdminError::Internal)?.value,
+            },
+            CredentialKind::Federated => Proof::Federated {
+                federation: changes
+                    .federation
+                    .clone()
+                    .ok_or(AdminError::Internal)?
+                    .value,
+            },
+        };
+        Ok((new_secret(Some(admin.actor()), changes, proof), None))
     }
 
     /// Creates an environment-level client holding the admin scope, with one secret: the
@@ -606,9 +620,10 @@ impl AdminService {
         changes: SecretChanges,
     ) -> Result<(Client, Usage), AdminError> {
         let current = self.load(within, id).await?;
-        if current.secret(sid).is_none() {
+        let Some(stored) = current.secret(sid) else {
             return Err(secret_not_found(sid.as_str()));
-        }
+        };
+        changes.fits(stored.kind())?;
         let replacement = match &changes.replacement {
             Some(plain) => {
                 let (plain, hash) = hash_new(&self.hasher, "", Some(plain.clone())).await?;
@@ -622,10 +637,13 @@ impl AdminService {
                 let secret = client
                     .secret_mut(sid)
                     .ok_or_else(|| secret_not_found(sid.as_str()))?;
+                // A kind never changes, so what `fits` checked still holds.
                 changes.apply(secret);
                 if let Some((suffix, hash)) = &replacement {
-                    secret.secret_suffix.clone_from(suffix);
-                    secret.hash = hash.clone();
+                    secret.proof = Proof::ClientSecret {
+                        secret_suffix: suffix.clone(),
+                        hash: hash.clone(),
+                    };
                 }
                 secret.update_time = Timestamp::now();
                 secret.updater = Some(updater);
@@ -774,9 +792,14 @@ pub async fn bootstrap_admin(
     client.name = name;
     client.description = "Administrator created by tokenmint bootstrap-admin".into();
     client.scopes = ScopeSet::from_checked(vec![policy.admin_scope.to_owned()]);
-    client
-        .secrets
-        .push(new_secret(None, &SecretChanges::default(), &plain, hash));
+    client.secrets.push(new_secret(
+        None,
+        &SecretChanges::default(),
+        Proof::ClientSecret {
+            secret_suffix: plain.suffix(),
+            hash,
+        },
+    ));
     match store.create_client(&client).await? {
         WriteOutcome::Done => Ok((client, plain)),
         _ => Err(AdminError::Conflict("client id collision; retry".into())),

@@ -12,13 +12,15 @@ use std::collections::BTreeMap;
 use serde::Serialize;
 use serde_json::{Map, Value};
 
-use super::changes::{ClientChanges, ClientField, CredentialField, SecretChanges, keep};
+use super::changes::{ClientChanges, ClientField, CredentialField, SecretChanges, Sent, keep};
 use super::error::AdminError;
 use crate::crypto::PlainSecret;
 use crate::domain::fields::{self, Parsed};
+use crate::domain::proof;
 use crate::domain::{
-    Actor, Client, CustomClaim, Environments, ExpiryBounds, FieldViolation, Labels, SdkType,
-    Secret, SecretStatus, Timestamp, Usage,
+    Actor, ClaimMapping, Client, ClientKey, CredentialKind, CustomClaim, Environments,
+    ExpiryBounds, Federation, FieldViolation, Labels, Proof, SdkType, Secret, SecretStatus,
+    Timestamp, Usage,
 };
 
 /// `fooBar` → `foo_bar`; snake_case passes through. By hand rather than with `heck`:
@@ -104,6 +106,10 @@ impl Field for CredentialField {
         Self::Labels,
         Self::SdkType,
         Self::ExpireTime,
+        Self::Kind,
+        Self::PublicKey,
+        Self::JwksUri,
+        Self::Federation,
     ];
     const OUTPUT_ONLY: &'static [&'static str] = &[
         "name",
@@ -124,6 +130,10 @@ impl Field for CredentialField {
             "labels" => Self::Labels,
             "sdk_type" => Self::SdkType,
             "expire_time" => Self::ExpireTime,
+            "kind" => Self::Kind,
+            "public_key" => Self::PublicKey,
+            "jwks_uri" => Self::JwksUri,
+            "federation" => Self::Federation,
             _ => return None,
         })
     }
@@ -137,6 +147,10 @@ impl Field for CredentialField {
             Self::Labels => "labels",
             Self::SdkType => "sdkType",
             Self::ExpireTime => "expireTime",
+            Self::Kind => "kind",
+            Self::PublicKey => "publicKey",
+            Self::JwksUri => "jwksUri",
+            Self::Federation => "federation",
         }
     }
 }
@@ -325,6 +339,43 @@ pub fn parse_credential(
             (F::SdkType, Some(v)) => c.sdk_type = keep(e, fields::sdk_type(v, k)),
             (F::ExpireTime, None) => c.expire_time = Some(None),
             (F::ExpireTime, Some(v)) => c.expire_time = keep(e, fields::timestamp(v, k)).map(Some),
+            (F::Kind, None) if is_star || creating => {}
+            (F::Kind | F::PublicKey | F::JwksUri | F::Federation, None) if is_star => {}
+            (F::Kind, Some(v)) if creating => {
+                c.kind = keep(e, CredentialKind::parse(v, k)).map(|value| Sent {
+                    field: key.clone(),
+                    value,
+                });
+            }
+            (F::Kind, _) => e.push(FieldViolation::new(
+                k,
+                "cannot be changed; create a credential of the other kind",
+            )),
+            (F::PublicKey | F::JwksUri | F::Federation, None) => {
+                e.push(FieldViolation::new(k, "cannot be cleared"))
+            }
+            (F::PublicKey | F::JwksUri, Some(_)) if c.key.is_some() => e.push(FieldViolation::new(
+                k,
+                "send either publicKey or jwksUri, not both",
+            )),
+            (F::PublicKey, Some(v)) => {
+                c.key = keep(e, proof::public_jwk(v, k)).map(|jwk| Sent {
+                    field: key.clone(),
+                    value: ClientKey::Jwk(jwk),
+                });
+            }
+            (F::JwksUri, Some(v)) => {
+                c.key = keep(e, proof::fetch_url(v, k)).map(|url| Sent {
+                    field: key.clone(),
+                    value: ClientKey::JwksUri(url),
+                });
+            }
+            (F::Federation, Some(v)) => {
+                c.federation = keep(e, proof::federation(v, k)).map(|value| Sent {
+                    field: key.clone(),
+                    value,
+                });
+            }
         }
     }
     if creating && c.display_name.is_none() && !errors.iter().any(|v| v.field == "displayName") {
@@ -412,9 +463,21 @@ pub struct SecretValue<'a> {
 pub struct CredentialView<'a> {
     name: String,
     display_name: &'a str,
+    kind: CredentialKind,
     #[serde(skip_serializing_if = "Option::is_none")]
     client_secret: Option<SecretValue<'a>>,
+    /// The secret's last characters (client_secret only).
+    #[serde(skip_serializing_if = "str::is_empty")]
     secret_suffix: &'a str,
+    /// The client's public JWK (private_key_jwt).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Option<Object>)]
+    public_key: Option<&'a Map<String, Value>>,
+    /// Where the client publishes its keys (private_key_jwt).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    jwks_uri: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    federation: Option<FederationView<'a>>,
     status: SecretStatus,
     environments: &'a [String],
     labels: &'a Labels,
@@ -431,6 +494,54 @@ pub struct CredentialView<'a> {
     expire_time: Option<Timestamp>,
 }
 
+/// A federated credential's rules, as this face names them.
+#[derive(Serialize, utoipa::ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct FederationView<'a> {
+    issuer: &'a str,
+    audience: &'a str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    subject: Option<&'a str>,
+    #[schema(value_type = Object)]
+    claims: &'a BTreeMap<String, String>,
+    claim_mappings: &'a [ClaimMapping],
+    max_age_seconds: u32,
+}
+
+impl<'a> FederationView<'a> {
+    pub fn of(f: &'a Federation) -> Self {
+        Self {
+            issuer: &f.issuer,
+            audience: &f.audience,
+            subject: f.subject.as_deref(),
+            claims: &f.claims,
+            claim_mappings: &f.claim_mappings,
+            max_age_seconds: f.max_age_secs,
+        }
+    }
+}
+
+/// A credential's public key, or where it lives (`private_key_jwt`).
+pub fn key_parts(secret: &Secret) -> (Option<&Map<String, Value>>, Option<&str>) {
+    match &secret.proof {
+        Proof::PrivateKeyJwt {
+            key: ClientKey::Jwk(jwk),
+        } => (Some(jwk), None),
+        Proof::PrivateKeyJwt {
+            key: ClientKey::JwksUri(url),
+        } => (None, Some(url)),
+        _ => (None, None),
+    }
+}
+
+/// A credential's federation rules, if it is `federated`.
+pub fn federation_of(secret: &Secret) -> Option<&Federation> {
+    match &secret.proof {
+        Proof::Federated { federation } => Some(federation),
+        _ => None,
+    }
+}
+
 /// A credential; `plain` only in the response that created it.
 pub fn credential_view<'a>(
     client: &Client,
@@ -441,8 +552,12 @@ pub fn credential_view<'a>(
     CredentialView {
         name: format!("clients/{}/credentials/{}", client.client_id, secret.id),
         display_name: &secret.display_name,
+        kind: secret.kind(),
         client_secret: plain.map(|p| SecretValue { secret: p.expose() }),
-        secret_suffix: &secret.secret_suffix,
+        secret_suffix: secret.suffix(),
+        public_key: key_parts(secret).0,
+        jwks_uri: key_parts(secret).1,
+        federation: federation_of(secret).map(FederationView::of),
         status: secret.status,
         environments: secret.environments.as_slice(),
         labels: &secret.labels,

@@ -8,6 +8,7 @@ use serde::{Deserialize, Serialize};
 
 use super::grants::{Audience, Environments, Expiry, ScopeSet};
 use super::ids::{ClientId, OrganizationId, SecretId};
+use super::proof::{CredentialKind, Proof};
 use super::time::Timestamp;
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
@@ -113,7 +114,6 @@ pub struct Secret {
     pub id: SecretId,
     #[serde(default)]
     pub display_name: String,
-    pub secret_suffix: String,
     #[serde(default)]
     pub status: SecretStatus,
     #[serde(default)]
@@ -130,7 +130,9 @@ pub struct Secret {
     pub updater: Option<Actor>,
     #[serde(default)]
     pub expire_time: Option<Timestamp>,
-    pub hash: SecretHash,
+    /// What proves the client: a secret's hash, a public key, or an external issuer.
+    #[serde(flatten)]
+    pub proof: Proof,
     /// Tokens this secret minted at or before this time (by `iat`, in seconds) are revoked.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub tokens_not_before: Option<Timestamp>,
@@ -140,6 +142,26 @@ impl Secret {
     /// Whether this secret may authenticate at `now` (its hash still has to match).
     pub fn is_usable(&self, now: Timestamp) -> bool {
         self.status == SecretStatus::Active && self.expire_time.is_none_or(|at| now < at)
+    }
+
+    /// The last characters of a shared secret (empty for the other kinds).
+    pub fn suffix(&self) -> &str {
+        match &self.proof {
+            Proof::ClientSecret { secret_suffix, .. } => secret_suffix,
+            _ => "",
+        }
+    }
+
+    /// A shared secret's argon2id hash (`None` for the other kinds).
+    pub fn hash(&self) -> Option<&SecretHash> {
+        match &self.proof {
+            Proof::ClientSecret { hash, .. } => Some(hash),
+            _ => None,
+        }
+    }
+
+    pub fn kind(&self) -> CredentialKind {
+        self.proof.kind()
     }
 }
 

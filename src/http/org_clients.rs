@@ -6,11 +6,11 @@ use actix_web::{HttpRequest, HttpResponse, web};
 use serde_json::json;
 
 use super::HttpSettings;
-use super::body::{etag, if_match, json_object, no_fields};
+use super::body::{etag, if_match, json_object};
 use crate::admin::changes::SecretChanges;
 use crate::admin::org::{
-    ClientList, ClientResponse, CreatedClient, CreatedSecret, client_view, parse_client,
-    secret_view,
+    ClientList, ClientResponse, CreatedClient, CreatedSecret, SecretResponse, client_view,
+    parse_client, parse_secret, secret_view,
 };
 use crate::admin::service::AdminService;
 use crate::admin::service::{Within, parse_client_id, parse_secret_id};
@@ -46,7 +46,7 @@ pub async fn create(
     let (client, issued) = admins
         .create_client(&admin, Some(org), changes, Some(SecretChanges::default()))
         .await?;
-    let plain = issued.map(|i| i.plain);
+    let plain = issued.and_then(|i| i.plain);
     Ok(HttpResponse::Created()
         .insert_header(etag(client.version))
         .json(CreatedClient {
@@ -178,7 +178,7 @@ pub async fn delete(
     path = "/api/v1/organizations/{organization_id}/clients/{client_id}/secrets",
     tag = "organization clients",
     params(("organization_id" = String, Path, description = "The organization ([A-Za-z0-9_-]{1,64})"), ("client_id" = String, Path, description = "The client id")),
-    request_body(content = Option<crate::openapi::schemas::NoFields>, content_type = "application/json"),
+    request_body(content = Option<crate::openapi::schemas::OrganizationSecretInput>, content_type = "application/json"),
     responses((status = 201, description = "Created (ETag)", body = crate::admin::org::CreatedSecret), crate::openapi::AdminErrors),
     security(("admin_bearer" = [])))]
 pub async fn add_secret(
@@ -191,15 +191,11 @@ pub async fn add_secret(
 ) -> Result<HttpResponse, AdminError> {
     let (org, id) = path.into_inner();
     let within = Within::Organization(organization(&admin, &org)?);
-    // The body is empty by contract; anything sent must still be a JSON object.
-    no_fields(&req, payload, &http).await?;
+    // Empty by contract (a secret); `kind` and its fields make the other kinds.
+    let body = json_object(&req, payload, &http, true).await?;
+    let changes = parse_secret(&body, true)?;
     let (client, issued) = admins
-        .add_secret(
-            &admin,
-            &within,
-            &parse_client_id(&id)?,
-            SecretChanges::default(),
-        )
+        .add_secret(&admin, &within, &parse_client_id(&id)?, changes)
         .await?;
     let secret = client
         .secret(&issued.secret_id)
@@ -207,8 +203,48 @@ pub async fn add_secret(
     Ok(HttpResponse::Created()
         .insert_header(etag(client.version))
         .json(CreatedSecret {
-            plain_secret: issued.plain.expose(),
+            plain_secret: issued.plain.as_ref().map(|p| p.expose()),
             secret: secret_view(secret, &Usage::default()),
+        }))
+}
+
+/// Changes a `private_key_jwt` credential's key or a `federated` one's rules (present keys
+/// replace; a shared secret has nothing to change here).
+#[utoipa::path(patch,
+    path = "/api/v1/organizations/{organization_id}/clients/{client_id}/secrets/{secret_id}",
+    tag = "organization clients",
+    params(("organization_id" = String, Path, description = "The organization ([A-Za-z0-9_-]{1,64})"), ("client_id" = String, Path, description = "The client id"), ("secret_id" = String, Path, description = "The secret id"), ("If-Match" = Option<String>, Header, description = "Only if the client's ETag still matches")),
+    request_body(content = crate::openapi::schemas::OrganizationSecretUpdate, content_type = "application/json"),
+    responses((status = 200, description = "Updated (ETag)", body = crate::admin::org::SecretResponse), crate::openapi::AdminErrors),
+    security(("admin_bearer" = [])))]
+pub async fn update_secret(
+    admin: Admin,
+    path: web::Path<(String, String, String)>,
+    req: HttpRequest,
+    payload: web::Payload,
+    admins: web::Data<AdminService>,
+    http: web::Data<HttpSettings>,
+) -> Result<HttpResponse, AdminError> {
+    let (org, id, secret_id) = path.into_inner();
+    let within = Within::Organization(organization(&admin, &org)?);
+    let body = json_object(&req, payload, &http, false).await?;
+    let changes = parse_secret(&body, false)?;
+    let sid = parse_secret_id(&secret_id, "secret")?;
+    let (client, usage) = admins
+        .update_secret(
+            &admin,
+            &within,
+            &parse_client_id(&id)?,
+            &sid,
+            if_match(&req)?.as_ref(),
+            changes,
+        )
+        .await?;
+    let secret = client.secret(&sid).ok_or(AdminError::Internal)?;
+    Ok(HttpResponse::Ok()
+        .insert_header(etag(client.version))
+        .json(SecretResponse {
+            secret: secret_view(secret, &usage),
         }))
 }
 

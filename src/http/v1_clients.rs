@@ -195,7 +195,7 @@ pub async fn create_credential(
             &client,
             secret,
             &Usage::default(),
-            Some(&issued.plain),
+            issued.plain.as_ref(),
         )))
 }
 

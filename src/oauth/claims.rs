@@ -31,6 +31,9 @@ pub struct Grant<'a> {
     pub audience: &'a [&'a str],
     pub scopes: &'a [&'a str],
     pub environments: Option<&'a [&'a str]>,
+    /// Claims a federated credential maps from the workload's token (their names are
+    /// checked like custom claim keys; a custom claim of the same name wins).
+    pub mapped: &'a [(String, String)],
 }
 
 /// Serialized straight from borrowed data.
@@ -58,6 +61,11 @@ impl Serialize for Grant<'_> {
         // Custom claim keys are validated not to collide with any standard claim.
         for claim in &client.custom_claims {
             map.serialize_entry(&claim.key, &claim.value)?;
+        }
+        for (key, value) in self.mapped {
+            if !client.custom_claims.iter().any(|c| &c.key == key) {
+                map.serialize_entry(key, value)?;
+            }
         }
         map.end()
     }
@@ -129,6 +137,7 @@ mod tests {
                 audience: &["https://api.example.com"],
                 scopes: &["read", "write"],
                 environments: Some(&["prod"]),
+                mapped: &[],
             };
             let constant = grant.constant();
             assert_eq!(constant.scope, "read write");

@@ -47,11 +47,14 @@ impl TokenQuery {
             ));
         }
         let (mut token, mut id, mut secret) = (None, None, None);
+        let (mut assertion_type, mut assertion) = (None, None);
         for (name, value) in form_urlencoded::parse(body) {
             let slot = match name.as_ref() {
                 "token" => &mut token,
                 "client_id" => &mut id,
                 "client_secret" => &mut secret,
+                "client_assertion_type" => &mut assertion_type,
+                "client_assertion" => &mut assertion,
                 _ => continue, // RFC 7662 §2.1 / RFC 7009 §2.1: token_type_hint and others.
             };
             if value.is_empty() {
@@ -69,7 +72,7 @@ impl TokenQuery {
             .filter(|(scheme, _)| scheme.eq_ignore_ascii_case("bearer"))
             .map(|(_, t)| t.trim().to_owned());
         if bearer.is_some() {
-            if id.is_some() || secret.is_some() {
+            if id.is_some() || secret.is_some() || assertion.is_some() {
                 return Err(invalid(
                     "send either a bearer token or client credentials, not both",
                 ));
@@ -80,7 +83,13 @@ impl TokenQuery {
                 bearer,
             });
         }
-        let credentials = Credentials::presented(basic_credentials(authorization)?, id, secret)?;
+        let credentials = Credentials::presented(
+            basic_credentials(authorization)?,
+            id,
+            secret,
+            assertion_type,
+            assertion,
+        )?;
         Ok(Self {
             token,
             credentials: Some(credentials),
@@ -106,7 +115,9 @@ impl TokenService {
         source: IpAddr,
     ) -> Result<(ClientId, crate::domain::ScopeSet), OAuthError> {
         let id = ClientId::parse(&credentials.client_id);
-        let (prepared, _) = authenticated(self, credentials, id.as_ref(), source).await?;
+        let prepared = authenticated(self, credentials, id.as_ref(), source)
+            .await?
+            .prepared;
         Ok((
             prepared.client.client_id.clone(),
             prepared.client.scopes.clone(),

@@ -3,6 +3,10 @@
 //!
 //! # Layout
 //! - [`request`]: parsing the HTTP request into a [`TokenRequest`].
+//! - [`assertion`]: client assertions (RFC 7523): `private_key_jwt` with a replay store,
+//!   and federated credentials (an external issuer's token held to the credential's rules).
+//! - [`remote`]: keys fetched from a `jwks_uri` or an issuer's discovery document, with
+//!   time, size and refresh limits, cached.
 //! - [`bruteforce`]: failure windows per (client, address) and per address, places reserved
 //!   atomically before argon2; the source address behind trusted proxies.
 //! - [`error`]: RFC 6749 errors, [`OAuthError`].
@@ -15,11 +19,13 @@
 //! - [`prepared`]: the one cache: each client's last document decoded once, with, per
 //!   secret, its grants' claims, its verified match, its flights and its last-use write.
 
+pub(crate) mod assertion;
 pub(crate) mod bruteforce;
 pub(crate) mod claims;
 pub(crate) mod error;
 pub(crate) mod introspect;
 pub(crate) mod prepared;
+pub(crate) mod remote;
 pub(crate) mod request;
 pub(crate) mod usage;
 pub(crate) mod verified;
@@ -40,7 +46,7 @@ use bruteforce::{Attempt, Guard, Verdict};
 use claims::{Constant, Grant};
 pub use error::OAuthError;
 use prepared::{Prepared, PreparedClients, SecretState};
-pub use request::{Credentials, Dialect, GrantType, TokenRequest};
+pub use request::{Credentials, Dialect, GrantType, Presented, TokenRequest};
 use usage::UsageRecorder;
 use verified::Verifier;
 
@@ -95,6 +101,7 @@ pub struct TokenService {
     guard: Guard,
     verifier: Verifier,
     prepared: PreparedClients,
+    assertions: assertion::Assertions,
     auditor: Arc<Auditor>,
     /// The scope a client needs to introspect tokens.
     introspection_scope: String,
@@ -126,11 +133,12 @@ impl TokenService {
             introspection_scope: settings.introspection.scope.clone(),
             revoke_with_credential: settings.revocation.with_credential,
             admin_scope: settings.admin.scope.clone(),
-            issuer,
+            issuer: issuer.clone(),
             guard: Guard::new(store.clone(), &settings.bruteforce),
             usage: UsageRecorder::new(store.clone(), settings.usage.write_interval),
             verifier: Verifier::new(settings.secrets.verified_cache_lifetime),
             prepared: PreparedClients::new(settings.secrets.verified_cache_entries.get()),
+            assertions: assertion::Assertions::new(&settings.assertions, &issuer),
             store,
             keys,
             hasher,
@@ -250,14 +258,20 @@ async fn issue(
     if let Some(id) = client_id {
         tracing::Span::current().record("client_id", tracing::field::display(id));
     }
-    let (prepared, index) = authenticated(state, &request.credentials, client_id, source).await?;
+    let Proven {
+        prepared,
+        index,
+        mapped,
+    } = authenticated(state, &request.credentials, client_id, source).await?;
     let client = &prepared.client;
     let secret = &client.secrets[index];
     // The claims every token of this grant shares; kept with the prepared client when
-    // nothing is narrowed.
-    let grant = || grant_claims(&state.issuer, client, secret, &request);
-    let narrowed =
-        request.scope.is_some() || !request.targets.is_empty() || request.environment.is_some();
+    // nothing is narrowed and no claim comes from the presented token.
+    let grant = || grant_claims(&state.issuer, client, secret, &request, &mapped);
+    let narrowed = request.scope.is_some()
+        || !request.targets.is_empty()
+        || request.environment.is_some()
+        || !mapped.is_empty();
     let constant = if narrowed {
         Arc::new(grant()?)
     } else {
@@ -301,6 +315,14 @@ async fn issue(
     })
 }
 
+/// What a request's credentials proved: the client, the credential (its index), and
+/// claims a federated credential maps from the presented token into the new one.
+pub(crate) struct Proven {
+    pub prepared: Arc<Prepared>,
+    pub index: usize,
+    pub mapped: Vec<(String, String)>,
+}
+
 /// The client and (the index of) the secret `credentials` prove, within the brute-force
 /// limits: a failure takes a place in the windows, a success clears the client's.
 pub(crate) async fn authenticated(
@@ -308,7 +330,7 @@ pub(crate) async fn authenticated(
     credentials: &Credentials,
     client_id: Option<&ClientId>,
     source: IpAddr,
-) -> Result<(Arc<Prepared>, usize), OAuthError> {
+) -> Result<Proven, OAuthError> {
     let (attempt, verdict) = state
         .guard
         .check(client_id, source)
@@ -347,6 +369,7 @@ fn grant_claims(
     client: &Client,
     secret: &Secret,
     request: &TokenRequest,
+    mapped: &[(String, String)],
 ) -> Result<Constant, OAuthError> {
     let scopes = client
         .scopes
@@ -375,6 +398,7 @@ fn grant_claims(
         audience: &audience,
         scopes: &scopes,
         environments: environments.as_deref(),
+        mapped,
     }
     .constant())
 }
@@ -413,9 +437,15 @@ async fn authenticate(
     credentials: &Credentials,
     client_id: Option<&ClientId>,
     attempt: &Attempt,
-) -> Result<(Arc<Prepared>, usize), OAuthError> {
+) -> Result<Proven, OAuthError> {
     let failed = OAuthError::InvalidClient {
         basic: credentials.basic,
+    };
+    let presented = match &credentials.proof {
+        Presented::Secret(secret) => secret,
+        Presented::Assertion(token) => {
+            return authenticate_assertion(state, token, client_id).await;
+        }
     };
     let document = match client_id {
         Some(id) => state
@@ -431,24 +461,20 @@ async fn authenticate(
         None => None,
     };
     // The stored suffix narrows the candidates to (almost always) one secret.
-    let suffix = credentials.secret.suffix();
+    let suffix = presented.suffix();
     let candidates: Vec<(usize, &Secret, &SecretState)> = prepared
         .iter()
         .flat_map(|p| {
             let secrets = p.client.secrets.iter().enumerate();
             secrets.map(move |(index, secret)| (index, secret, p.secret(index)))
         })
-        .filter(|(_, s, _)| s.secret_suffix == suffix)
+        .filter(|(_, s, _)| s.hash().is_some() && s.suffix() == suffix)
         .collect();
     // A secret verified recently is checked by HMAC; otherwise argon2 runs exactly once per
     // candidate, and once against the dummy hash when there is none.
     let mut matched = candidates
         .iter()
-        .find(|(_, s, slot)| {
-            state
-                .verifier
-                .matches(&slot.verified, s, &credentials.secret)
-        })
+        .find(|(_, s, slot)| state.verifier.matches(&slot.verified, s, presented))
         .map(|(index, _, _)| *index);
     if !candidates.is_empty() {
         if matched.is_some() {
@@ -466,7 +492,7 @@ async fn authenticate(
             }
             state
                 .hasher
-                .verify(hash, &credentials.secret)
+                .verify(hash, presented)
                 .await
                 .map_err(|e| match e {
                     HashError::Busy => OAuthError::TemporarilyUnavailable(
@@ -484,9 +510,7 @@ async fn authenticate(
         for (index, secret, slot) in &candidates {
             let verified = state
                 .verifier
-                .verify_once(&slot.verified, secret, &credentials.secret, || {
-                    verify(Some(&secret.hash))
-                })
+                .verify_once(&slot.verified, secret, presented, || verify(secret.hash()))
                 .await?;
             if verified {
                 matched = Some(*index);
@@ -498,9 +522,52 @@ async fn authenticate(
         (Some(prepared), Some(index))
             if prepared.client.secrets[index].is_usable(Timestamp::now()) =>
         {
-            Ok((prepared, index))
+            Ok(Proven {
+                prepared,
+                index,
+                mapped: Vec::new(),
+            })
         }
         _ => Err(failed),
+    }
+}
+
+/// A client assertion: the client's document through the cache, then one signature
+/// verification against its credentials (keys fetched only when not kept). Every refusal
+/// is `invalid_client`, its reason logged.
+async fn authenticate_assertion(
+    state: &TokenService,
+    token: &str,
+    client_id: Option<&ClientId>,
+) -> Result<Proven, OAuthError> {
+    let failed = OAuthError::InvalidClient { basic: false };
+    let Some(id) = client_id else {
+        return Err(failed);
+    };
+    let Some(document) = state
+        .store
+        .get_client_document(id)
+        .await
+        .map_err(store_error)?
+    else {
+        return Err(failed);
+    };
+    let prepared = state.prepared.get(id, document).map_err(store_error)?;
+    match state
+        .assertions
+        .verify(&state.store, &prepared, id, token)
+        .await
+    {
+        Ok(accepted) => Ok(Proven {
+            prepared,
+            index: accepted.index,
+            mapped: accepted.mapped,
+        }),
+        Err(assertion::Refusal::Store(e)) => Err(store_error(e)),
+        Err(assertion::Refusal::Invalid(why)) => {
+            tracing::info!(client_id = %id, reason = %why, "client assertion refused");
+            Err(failed)
+        }
     }
 }
 

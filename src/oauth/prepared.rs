@@ -246,6 +246,7 @@ mod tests {
                         audience: &[],
                         scopes: &["read"],
                         environments: None,
+                        mapped: &[],
                     }
                     .constant(),
                 )

@@ -14,36 +14,98 @@ use serde_json::Value;
 use super::error::OAuthError;
 use crate::crypto::PlainSecret;
 
-/// Who the caller claims to be, and the secret that should prove it.
+/// The `client_assertion_type` of a JWT client assertion (RFC 7523 §2.2).
+pub const JWT_BEARER: &str = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer";
+
+/// What proves the client: a secret, or a signed JWT assertion (`private_key_jwt`, or an
+/// external issuer's token for a federated credential).
+#[derive(Debug)]
+pub enum Presented {
+    Secret(PlainSecret),
+    Assertion(String),
+}
+
+/// Who the caller claims to be, and what should prove it.
 #[derive(Debug)]
 pub struct Credentials {
     pub client_id: String,
-    pub secret: PlainSecret,
+    pub proof: Presented,
     /// Presented with HTTP Basic (`client_secret_basic`) rather than in the body.
     pub basic: bool,
 }
 
+/// The unverified `sub` of a JWT (the client id of a `private_key_jwt` assertion), when
+/// the request names no `client_id`.
+fn assertion_subject(assertion: &str) -> Option<String> {
+    use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+    let payload = assertion.split('.').nth(1)?;
+    let bytes = URL_SAFE_NO_PAD.decode(payload).ok()?;
+    let claims: Value = serde_json::from_slice(&bytes).ok()?;
+    claims.get("sub")?.as_str().map(str::to_owned)
+}
+
 impl Credentials {
+    /// The presented secret, in tests.
+    #[cfg(test)]
+    fn secret(&self) -> &PlainSecret {
+        match &self.proof {
+            Presented::Secret(secret) => secret,
+            Presented::Assertion(_) => panic!("an assertion, not a secret"),
+        }
+    }
+
     /// The credentials of a request: HTTP Basic (`client_secret_basic`) or `client_id` and
-    /// `client_secret` in the body (`client_secret_post`), never both; none is
-    /// `invalid_client`.
+    /// `client_secret` in the body (`client_secret_post`), never both; or a JWT client
+    /// assertion (RFC 7523 §2.2): `client_assertion` with `client_assertion_type` =
+    /// [`JWT_BEARER`] and no secret, for the client `client_id` names, else the assertion's
+    /// `sub`. None is `invalid_client`.
     pub(crate) fn presented(
         basic: Option<(String, String)>,
         body_id: Option<String>,
         body_secret: Option<String>,
+        assertion_type: Option<String>,
+        assertion: Option<String>,
     ) -> Result<Self, OAuthError> {
+        match (assertion_type.as_deref(), assertion) {
+            (None, None) => {}
+            (Some(JWT_BEARER), Some(assertion)) => {
+                if basic.is_some() || body_secret.is_some() {
+                    return Err(OAuthError::InvalidRequest(
+                        "send either a client secret or a client assertion, not both".into(),
+                    ));
+                }
+                let client_id = body_id
+                    .or_else(|| assertion_subject(&assertion))
+                    .ok_or(OAuthError::InvalidClient { basic: false })?;
+                return Ok(Self {
+                    client_id,
+                    proof: Presented::Assertion(assertion),
+                    basic: false,
+                });
+            }
+            (Some(JWT_BEARER), None) => {
+                return Err(OAuthError::InvalidRequest(
+                    "client_assertion is required with client_assertion_type".into(),
+                ));
+            }
+            (_, _) => {
+                return Err(OAuthError::InvalidRequest(format!(
+                    "client_assertion_type must be {JWT_BEARER}"
+                )));
+            }
+        }
         match (basic, body_id, body_secret) {
             (Some(_), Some(_), _) | (Some(_), _, Some(_)) => Err(OAuthError::InvalidRequest(
                 "send client credentials either with HTTP Basic or in the body, not both".into(),
             )),
             (Some((client_id, secret)), None, None) => Ok(Self {
                 client_id,
-                secret: PlainSecret::from_presented(secret),
+                proof: Presented::Secret(PlainSecret::from_presented(secret)),
                 basic: true,
             }),
             (None, Some(client_id), Some(secret)) => Ok(Self {
                 client_id,
-                secret: PlainSecret::from_presented(secret),
+                proof: Presented::Secret(PlainSecret::from_presented(secret)),
                 basic: false,
             }),
             (None, _, _) => Err(OAuthError::InvalidClient { basic: false }),
@@ -111,6 +173,8 @@ const CAMEL: &[(&str, &str)] = &[
     ("audience", "audience"),
     ("resource", "resource"),
     ("environment", "environment"),
+    ("clientAssertionType", "client_assertion_type"),
+    ("clientAssertion", "client_assertion"),
 ];
 
 const REPEATABLE: &[&str] = &["audience", "resource"];
@@ -122,6 +186,8 @@ const KNOWN: &[&str] = &[
     "audience",
     "resource",
     "environment",
+    "client_assertion_type",
+    "client_assertion",
 ];
 
 fn invalid(why: impl Into<String>) -> OAuthError {
@@ -305,7 +371,9 @@ impl TokenRequest {
         let basic = basic_credentials(authorization)?;
         let body_id = take("client_id");
         let body_secret = take("client_secret");
-        let credentials = Credentials::presented(basic, body_id, body_secret)?;
+        let (assertion_type, assertion) = (take("client_assertion_type"), take("client_assertion"));
+        let credentials =
+            Credentials::presented(basic, body_id, body_secret, assertion_type, assertion)?;
         let grant_type = take("grant_type").ok_or_else(|| match dialect {
             Dialect::OAuth => invalid("grant_type is required"),
             Dialect::Confidence => invalid("grantType is required"),
@@ -336,7 +404,7 @@ mod tests {
         let body = b"grant_type=client_credentials&client_id=m2m_1&client_secret=s%2B1&audience=a+b&resource=c&audience=d";
         let request = TokenRequest::parse(FORM, None, body).unwrap();
         assert_eq!(request.credentials.client_id, "m2m_1");
-        assert_eq!(request.credentials.secret.expose(), "s+1");
+        assert_eq!(request.credentials.secret().expose(), "s+1");
         assert!(!request.credentials.basic);
         assert_eq!(request.targets, ["a", "b", "c", "d"]);
     }
@@ -349,7 +417,7 @@ mod tests {
         assert_eq!(
             (
                 request.credentials.client_id.as_str(),
-                request.credentials.secret.expose()
+                request.credentials.secret().expose()
             ),
             ("m2m_1", "a:b c")
         );
@@ -360,7 +428,7 @@ mod tests {
         let auth = basic("m2m_1", "a&b=c;d%21");
         let request =
             TokenRequest::parse(FORM, Some(&auth), b"grant_type=client_credentials").unwrap();
-        assert_eq!(request.credentials.secret.expose(), "a&b=c;d!");
+        assert_eq!(request.credentials.secret().expose(), "a&b=c;d!");
         let auth = basic("m2m_1", "bad%FFutf8");
         assert!(TokenRequest::parse(FORM, Some(&auth), b"grant_type=client_credentials").is_err());
     }

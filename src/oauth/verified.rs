@@ -106,7 +106,8 @@ impl Verifier {
     /// One MAC over the stored hash and the presented secret: the hash's length comes first,
     /// so no (hash, secret) pair can be shifted into another.
     fn tag(&self, secret: &Secret, presented: &PlainSecret) -> hmac::Tag {
-        let hash = secret.hash.as_str().as_bytes();
+        // Only secrets reach here; another kind has no hash and never matches a tag.
+        let hash = secret.hash().map_or(&b""[..], |h| h.as_str().as_bytes());
         let mut context = hmac::Context::with_key(&self.key);
         context.update(&(hash.len() as u64).to_le_bytes());
         context.update(hash);
@@ -174,7 +175,6 @@ mod tests {
         Secret {
             id: SecretId::parse(id).unwrap(),
             display_name: String::new(),
-            secret_suffix: "abcd".into(),
             status: SecretStatus::Active,
             environments: Default::default(),
             labels: Default::default(),
@@ -184,7 +184,10 @@ mod tests {
             creator: None,
             updater: None,
             expire_time: None,
-            hash: SecretHash::new(hash.into()),
+            proof: crate::domain::Proof::ClientSecret {
+                secret_suffix: "abcd".into(),
+                hash: SecretHash::new(hash.into()),
+            },
             tokens_not_before: None,
         }
     }

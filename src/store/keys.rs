@@ -45,6 +45,12 @@ impl KeyNames {
         format!("{}:revoked:{{{id}}}:{jti}", self.prefix)
     }
 
+    /// STRING: the `jti` of a client assertion already used (`private_key_jwt`), holding
+    /// its expiry (ms); it expires with the assertion. In the client's slot.
+    pub fn used_assertion(&self, id: &ClientId, jti: &str) -> String {
+        format!("{}:assertion:{{{id}}}:{jti}", self.prefix)
+    }
+
     /// The signing-key schedule of the key store (JSON with a version; private keys sealed).
     pub fn signing_keys(&self) -> String {
         format!("{}:signing-keys", self.prefix)

@@ -222,6 +222,22 @@ impl MemoryBackend {
             .insert(key.to_owned(), value.to_string());
     }
 
+    /// Sets a string judged by its value (an expiry in ms) unless one not yet expired is
+    /// there: whether it was set.
+    pub fn set_new_expiring(&self, key: &str, value: u64, _ttl_ms: u64) -> bool {
+        let now = crate::domain::Timestamp::now().as_millis();
+        let mut state = self.state();
+        let live = state
+            .strings
+            .get(key)
+            .and_then(|v| v.parse::<u64>().ok())
+            .is_some_and(|expires| expires > now);
+        if !live {
+            state.strings.insert(key.to_owned(), value.to_string());
+        }
+        !live
+    }
+
     /// Appends `entry` to the stream at `key` (at most `max_len` entries kept, oldest
     /// dropped first) and returns its id (`<ms>-<seq>`, increasing, as Redis's `XADD *`).
     pub fn stream_append(&self, key: &str, entry: &str, max_len: usize, now_ms: u64) -> String {

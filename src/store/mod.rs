@@ -407,6 +407,23 @@ impl Store {
         Ok(())
     }
 
+    /// Records that client `id` used an assertion with this `jti`, until `expires`: false
+    /// when it was used before (a replay), atomically however many instances race.
+    pub async fn use_assertion_once(
+        &self,
+        id: &ClientId,
+        jti: &str,
+        expires: Timestamp,
+    ) -> Result<bool, StoreError> {
+        let now = Timestamp::now().as_millis();
+        let ttl_ms = expires.as_millis().saturating_sub(now).max(1);
+        Ok(call!(self.set_new_expiring(
+            &self.names.used_assertion(id, jti),
+            expires.as_millis(),
+            ttl_ms
+        )))
+    }
+
     /// Whether token `jti` of client `id` is on the denylist; read through the client-side
     /// cache (no round trip while nothing changes, an invalidation when it does).
     pub async fn is_token_revoked(&self, id: &ClientId, jti: &str) -> Result<bool, StoreError> {

@@ -484,6 +484,24 @@ impl RedisBackend {
         Ok(())
     }
 
+    /// `SET key value NX PX ttl_ms`: whether it was set (false: the key exists).
+    pub async fn set_new_expiring(
+        &self,
+        key: &str,
+        value: u64,
+        ttl_ms: u64,
+    ) -> Result<bool, StoreError> {
+        let set: Option<String> = redis::cmd("SET")
+            .arg(key)
+            .arg(value)
+            .arg("NX")
+            .arg("PX")
+            .arg(ttl_ms)
+            .query_async(&mut self.conn())
+            .await?;
+        Ok(set.is_some())
+    }
+
     /// `XADD key MAXLEN ~ max_len * entry <entry>`: Redis trims whole macro nodes, so the
     /// stream holds at least `max_len` entries and not many more.
     pub async fn stream_append(

@@ -39,7 +39,11 @@ async fn both_discovery_documents_describe_the_token_endpoint_and_keys() {
         );
         assert_eq!(
             doc["token_endpoint_auth_methods_supported"],
-            serde_json::json!(["client_secret_basic", "client_secret_post"])
+            serde_json::json!([
+                "client_secret_basic",
+                "client_secret_post",
+                "private_key_jwt"
+            ])
         );
     }
     let oidc: Value = app.public_json("/.well-known/openid-configuration").await;

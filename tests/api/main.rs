@@ -2,6 +2,7 @@
 //! with its own key prefix and port. Run them with `scripts/test.sh`.
 
 mod admin_auth;
+mod assertions;
 mod audit;
 mod bruteforce;
 mod cache;
@@ -13,6 +14,7 @@ mod grpc;
 mod headers;
 mod helpers;
 mod introspection;
+mod issuer;
 mod key_reload;
 mod key_rotation;
 mod log_hygiene;
