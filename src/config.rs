@@ -55,6 +55,8 @@ pub struct AssertionSettings {
     pub keys_cache: Duration,
     #[serde(rename = "refresh_min_secs", deserialize_with = "secs")]
     pub refresh_min: Duration,
+    /// Whether a `jwksUri` or federated issuer may be `http://` to a loopback address.
+    pub allow_http_loopback: bool,
 }
 
 #[derive(Clone, Debug, Deserialize)]

@@ -229,6 +229,23 @@ impl SecretChanges {
         }
     }
 
+    /// The field (as sent) of a key URL or issuer that is plain `http://`, if any.
+    pub fn plain_http(&self) -> Option<&str> {
+        let http = |url: &str| url.starts_with("http://");
+        if let Some(Sent {
+            field,
+            value: ClientKey::JwksUri(url),
+        }) = &self.key
+            && http(url)
+        {
+            return Some(field);
+        }
+        self.federation
+            .as_ref()
+            .filter(|f| http(&f.value.issuer))
+            .map(|f| f.field.as_str())
+    }
+
     /// Refuses fields that do not belong to a credential of `kind`, naming them.
     pub fn fits(&self, kind: CredentialKind) -> Result<(), AdminError> {
         let foreign = |field: &str| {

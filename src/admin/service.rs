@@ -211,6 +211,8 @@ pub struct AdminService {
     pub(super) auditor: Arc<Auditor>,
     /// The key store, when keys come from Redis (rotation); else the folder.
     key_store: Option<Arc<KeyStore>>,
+    /// `assertions.allow_http_loopback`.
+    allow_http_loopback: bool,
 }
 
 impl AdminService {
@@ -226,6 +228,7 @@ impl AdminService {
         Self {
             auditor,
             key_store,
+            allow_http_loopback: settings.assertions.allow_http_loopback,
             store,
             hasher,
             keys,
@@ -386,6 +389,18 @@ impl AdminService {
     }
 
     /// Hashes a new (or admin-supplied) plain secret off the async workers.
+    /// Refuses a plain-http key URL or issuer unless `assertions.allow_http_loopback`.
+    fn check_urls(&self, changes: &SecretChanges) -> Result<(), AdminError> {
+        match changes.plain_http() {
+            Some(field) if !self.allow_http_loopback => Err(AdminError::field(
+                field,
+                "must be an https:// URL (http:// to a loopback address needs \
+                 assertions.allow_http_loopback)",
+            )),
+            _ => Ok(()),
+        }
+    }
+
     /// A new credential of the kind `changes` describe: for a secret, its value (made
     /// unless given) hashed with argon2; for the other kinds, their key or rules.
     async fn make_secret(
@@ -394,6 +409,7 @@ impl AdminService {
         changes: &SecretChanges,
         plain: Option<PlainSecret>,
     ) -> Result<(Secret, Option<PlainSecret>), AdminError> {
+        self.check_urls(changes)?;
         let proof = match changes.new_kind()? {
             CredentialKind::ClientSecret => {
                 let (plain, hash) = hash_new(&self.hasher, &self.secret_prefix, plain).await?;
@@ -624,6 +640,7 @@ impl AdminService {
             return Err(secret_not_found(sid.as_str()));
         };
         changes.fits(stored.kind())?;
+        self.check_urls(&changes)?;
         let replacement = match &changes.replacement {
             Some(plain) => {
                 let (plain, hash) = hash_new(&self.hasher, "", Some(plain.clone())).await?;

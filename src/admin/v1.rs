@@ -15,29 +15,13 @@ use serde_json::{Map, Value};
 use super::changes::{ClientChanges, ClientField, CredentialField, SecretChanges, Sent, keep};
 use super::error::AdminError;
 use crate::crypto::PlainSecret;
-use crate::domain::fields::{self, Parsed};
+use crate::domain::fields::{self, Parsed, snake};
 use crate::domain::proof;
 use crate::domain::{
     Actor, ClaimMapping, Client, ClientKey, CredentialKind, CustomClaim, Environments,
     ExpiryBounds, Federation, FieldViolation, Labels, Proof, SdkType, Secret, SecretStatus,
     Timestamp, Usage,
 };
-
-/// `fooBar` → `foo_bar`; snake_case passes through. By hand rather than with `heck`:
-/// heck also turns punctuation into word breaks (`display-name`, `expire$time` would become
-/// field names), and an update mask must name its fields exactly (AIP-161).
-fn snake(path: &str) -> String {
-    let mut out = String::with_capacity(path.len() + 4);
-    for c in path.chars() {
-        if c.is_ascii_uppercase() {
-            out.push('_');
-            out.push(c.to_ascii_lowercase());
-        } else {
-            out.push(c);
-        }
-    }
-    out
-}
 
 /// A resource's mutable fields as this face names them: parsed from snake_case or
 /// camelCase (after [`snake`]), rendered in camelCase.

@@ -73,6 +73,23 @@ pub struct ExpiryBounds {
     pub default: u32,
 }
 
+/// `fooBar` → `foo_bar`; snake_case passes through (how the `/v1` face, and nested objects
+/// on both faces, match the names they accept in either case). By hand rather than with
+/// `heck`: heck also turns punctuation into word breaks (`display-name`, `expire$time` would
+/// become field names), and an update mask must name its fields exactly (AIP-161).
+pub fn snake(path: &str) -> String {
+    let mut out = String::with_capacity(path.len() + 4);
+    for c in path.chars() {
+        if c.is_ascii_uppercase() {
+            out.push('_');
+            out.push(c.to_ascii_lowercase());
+        } else {
+            out.push(c);
+        }
+    }
+    out
+}
+
 fn one(field: &str, description: impl Into<String>) -> Vec<FieldViolation> {
     vec![FieldViolation::new(field, description)]
 }

@@ -9,7 +9,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
 use super::client::SecretHash;
-use super::fields::{FieldViolation, Parsed, claim_key};
+use super::fields::{FieldViolation, Parsed, claim_key, snake};
 
 /// A credential's kind, as both faces name it.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
@@ -271,20 +271,6 @@ pub fn key_algorithms(
         P::OctetKeyPair(okp) if okp.curve == EllipticCurve::Ed25519 => Ok(&[A::EdDSA]),
         _ => Err("must be an RSA, EC P-256 or OKP Ed25519 key".into()),
     }
-}
-
-/// `snake_case` or `camelCase` keys of a nested object, matched in snake_case.
-fn snake(key: &str) -> String {
-    let mut out = String::with_capacity(key.len() + 4);
-    for c in key.chars() {
-        if c.is_ascii_uppercase() {
-            out.push('_');
-            out.push(c.to_ascii_lowercase());
-        } else {
-            out.push(c);
-        }
-    }
-    out
 }
 
 fn rule_text(value: &Value, field: &str, max: usize) -> Parsed<String> {

@@ -51,6 +51,7 @@ pub struct RemoteKeys {
     lifetime: Duration,
     refresh_min: Duration,
     slots: Mutex<HashMap<String, Slot>>,
+    allow_http_loopback: bool,
 }
 
 /// Most URLs kept at once (each one an admin configured); past it the cache starts over.
@@ -70,11 +71,15 @@ impl RemoteKeys {
             lifetime: settings.keys_cache,
             refresh_min: settings.refresh_min,
             slots: Mutex::new(HashMap::new()),
+            allow_http_loopback: settings.allow_http_loopback,
         }
     }
 
     /// GETs `url` as JSON, within the size limit.
     async fn get_json(&self, url: &str) -> Result<serde_json::Value, String> {
+        if url.starts_with("http://") && !self.allow_http_loopback {
+            return Err("plain http is off (assertions.allow_http_loopback)".into());
+        }
         let mut response = self
             .http
             .get(url)

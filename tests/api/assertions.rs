@@ -290,6 +290,29 @@ async fn bad_credential_bodies_are_refused_naming_the_field() {
             "{body}: {error}"
         );
     }
+    // Plain http to a loopback issuer only where assertions.allow_http_loopback says so.
+    let strict = spawn(Spawn {
+        configure: Box::new(|s| s.assertions.allow_http_loopback = false),
+        ..Spawn::default()
+    })
+    .await;
+    let strict_client = new_client(&strict).await;
+    let response = strict
+        .post(
+            &format!("/v1/clients/{strict_client}/credentials"),
+            &json!({"displayName": "k", "kind": "federated", "federation": {"issuer": "http://127.0.0.1:9", "audience": "a", "subject": "s"}}),
+        )
+        .await;
+    assert_eq!(response.status(), StatusCode::BAD_REQUEST);
+    let error: Value = response.json().await.unwrap();
+    assert!(
+        error["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("allow_http_loopback"),
+        "{error}"
+    );
+
     // A kind's fields cannot be given to a credential of another kind on update.
     let made = add_credential(
         &app,

@@ -142,6 +142,8 @@ pub async fn spawn(options: Spawn) -> TestApp {
     settings.redis.key_prefix = prefix.clone();
     settings.keys.dir = PathBuf::from(keys_dir.path());
     settings.keys.active = options.active.unwrap_or_default();
+    // The test OIDC issuer listens on loopback over plain HTTP.
+    settings.assertions.allow_http_loopback = true;
     (options.configure)(&mut settings);
 
     let store = if memory {
