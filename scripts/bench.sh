@@ -391,6 +391,8 @@ machine, so every figure is relative to the same run's `/healthz`.
 - Peak RSS: `VmHWM` of each server process, the largest reported.
 - Metrics cost: a second ES256 server on the same keys and Redis with `metrics.enabled =
   false`, measured in the same rounds as the first.
+- private_key_jwt: `target/release/examples/bench_assertions` makes an ES256 key and
+  single-use assertions (a fresh `jti` each); wrk sends each once, each thread its half.
 
 ## Results
 
