@@ -12,3 +12,15 @@
 pub mod clients {
     tonic::include_proto!("scalekit.v1.clients");
 }
+
+/// tokenmint's own `CredentialService` (`proto/tokenmint/v1/credentials.proto`).
+#[allow(
+    clippy::all,
+    clippy::pedantic,
+    missing_docs,
+    unreachable_pub,
+    reason = "generated code"
+)]
+pub mod credentials {
+    tonic::include_proto!("tokenmint.v1");
+}

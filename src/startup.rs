@@ -285,7 +285,7 @@ impl Application {
         let key_store = services.key_store.clone();
         let (tokens, admins) = (services.tokens.clone(), services.admins.clone());
         let max_header_bytes = services.http.max_header_bytes;
-        let grpc = crate::grpc::ClientGrpc::server(services.admins.clone().into_inner());
+        let grpc = crate::grpc::Routes::new(services.admins.clone().into_inner());
         let app = move || {
             App::new()
                 .wrap(from_fn(move |req, next| {

@@ -605,3 +605,172 @@ async fn keys_and_federation_rules_are_updated_on_both_faces() {
     let assertion = issuer.token(json!({"iss": other, "sub": other, "aud": app.issuer}));
     token_claims(&app, Some(&other), &assertion).await;
 }
+
+#[tokio::test]
+async fn credentials_of_every_kind_are_managed_over_grpc() {
+    use tokenmint::proto::credentials as cpb;
+    use tokenmint::proto::credentials::credential_service_client::CredentialServiceClient;
+    let app = spawn(Spawn::default()).await;
+    let issuer = TestIssuer::start().await;
+    let client = new_client(&app).await;
+    let channel = tonic::transport::Endpoint::from_shared(app.base.clone())
+        .unwrap()
+        .connect()
+        .await
+        .unwrap();
+    let mut grpc = CredentialServiceClient::new(channel);
+    let token = app.admin_token.clone();
+    let key = new_key();
+
+    let made = grpc
+        .create_credential(crate::grpc::authed(
+            &token,
+            cpb::CreateCredentialRequest {
+                organization_id: ORG.into(),
+                client_id: client.clone(),
+                kind: "private_key_jwt".into(),
+                public_key_json: serde_json::to_string(key.jwk()).unwrap(),
+                ..Default::default()
+            },
+        ))
+        .await
+        .unwrap()
+        .into_inner();
+    let pkj = made.credential.unwrap();
+    assert_eq!(
+        (pkj.kind.as_str(), made.plain_secret.as_str()),
+        ("private_key_jwt", "")
+    );
+    token_claims(
+        &app,
+        Some(&client),
+        &sign(&key, &assertion_claims(&client, &app.issuer)),
+    )
+    .await;
+
+    let federation = |git_ref: &str| cpb::Federation {
+        issuer: issuer.url.clone(),
+        audience: "tokenmint".into(),
+        claims: [("ref".to_owned(), git_ref.to_owned())]
+            .into_iter()
+            .collect(),
+        ..Default::default()
+    };
+    let made = grpc
+        .create_credential(crate::grpc::authed(
+            &token,
+            cpb::CreateCredentialRequest {
+                organization_id: ORG.into(),
+                client_id: client.clone(),
+                kind: "federated".into(),
+                federation: Some(federation("refs/heads/main")),
+                ..Default::default()
+            },
+        ))
+        .await
+        .unwrap()
+        .into_inner();
+    let fed = made.credential.unwrap();
+    assert_eq!(fed.federation.as_ref().unwrap().max_age_seconds, 3600);
+    let main = issuer.github_token("tokenmint", "acmecorp/inventory", "refs/heads/main");
+    token_claims(&app, Some(&client), &main).await;
+
+    let updated = grpc
+        .update_credential(crate::grpc::authed(
+            &token,
+            cpb::UpdateCredentialRequest {
+                organization_id: ORG.into(),
+                client_id: client.clone(),
+                id: fed.id.clone(),
+                federation: Some(federation("refs/heads/release")),
+                ..Default::default()
+            },
+        ))
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(
+        updated.federation.unwrap().claims["ref"],
+        "refs/heads/release"
+    );
+    refused(
+        &app,
+        Some(&client),
+        &issuer.github_token("tokenmint", "acmecorp/inventory", "refs/heads/main"),
+        "old rule",
+    )
+    .await;
+
+    // The same validation as the REST faces, as INVALID_ARGUMENT naming the field.
+    let err = grpc
+        .create_credential(crate::grpc::authed(
+            &token,
+            cpb::CreateCredentialRequest {
+                organization_id: ORG.into(),
+                client_id: client.clone(),
+                kind: "federated".into(),
+                federation: Some(cpb::Federation {
+                    issuer: issuer.url.clone(),
+                    audience: "tokenmint".into(),
+                    ..Default::default()
+                }),
+                ..Default::default()
+            },
+        ))
+        .await
+        .unwrap_err();
+    assert_eq!(err.code(), tonic::Code::InvalidArgument);
+    assert!(
+        err.message().contains("subject or claims"),
+        "{}",
+        err.message()
+    );
+
+    let listed = grpc
+        .list_credentials(crate::grpc::authed(
+            &token,
+            cpb::ListCredentialsRequest {
+                organization_id: ORG.into(),
+                client_id: client.clone(),
+            },
+        ))
+        .await
+        .unwrap()
+        .into_inner();
+    let kinds: Vec<&str> = listed.credentials.iter().map(|c| c.kind.as_str()).collect();
+    assert_eq!(kinds, ["client_secret", "private_key_jwt", "federated"]);
+    grpc.delete_credential(crate::grpc::authed(
+        &token,
+        cpb::CredentialRef {
+            organization_id: ORG.into(),
+            client_id: client.clone(),
+            id: pkj.id.clone(),
+        },
+    ))
+    .await
+    .unwrap();
+    let err = grpc
+        .get_credential(crate::grpc::authed(
+            &token,
+            cpb::CredentialRef {
+                organization_id: ORG.into(),
+                client_id: client.clone(),
+                id: pkj.id,
+            },
+        ))
+        .await
+        .unwrap_err();
+    assert_eq!(err.code(), tonic::Code::NotFound);
+    // Scalekit's ClientService still answers on the same port.
+    let mut scalekit = crate::grpc::plain_client(&app).await;
+    scalekit
+        .get_organization_client(crate::grpc::authed(
+            &token,
+            tokenmint::proto::clients::GetOrganizationClientRequest {
+                organization_id: ORG.into(),
+                client_id: client.clone(),
+            },
+        ))
+        .await
+        .unwrap();
+}

@@ -1,9 +1,17 @@
 //! The gRPC face: `scalekit.v1.clients.ClientService`, the organization-client calls of
-//! Scalekit's official SDKs. Each call authenticates its `authorization` metadata exactly
-//! as the REST faces do (`AdminService::authenticate`), then makes the organization face's
-//! call on the same [`AdminService`]; `admin::grpc` translates the messages and errors.
+//! Scalekit's official SDKs, and tokenmint's own `tokenmint.v1.CredentialService`
+//! ([`credentials`]) for credentials of every kind. Each call authenticates its
+//! `authorization` metadata exactly as the REST faces do (`AdminService::authenticate`),
+//! then makes the organization face's call on the same [`AdminService`]; `admin::grpc`
+//! translates the messages and errors. [`Routes`] sends each call to its service.
 
+pub mod credentials;
+
+use std::convert::Infallible;
 use std::sync::Arc;
+use std::task::{Context, Poll};
+
+use futures_util::future::BoxFuture;
 
 use tonic::{Request, Response, Status};
 
@@ -27,26 +35,75 @@ impl ClientGrpc {
     }
 
     async fn admin<T>(&self, request: &Request<T>) -> Result<Admin, AdminError> {
-        let authorization = request
-            .metadata()
-            .get("authorization")
-            .and_then(|v| v.to_str().ok())
-            .map(str::to_owned);
-        // The listener puts the call's origin (request id, peer, method path) in the
-        // request's extensions.
-        let origin = request
-            .extensions()
-            .get::<Origin>()
-            .cloned()
-            .unwrap_or_else(|| Origin::internal(Face::Grpc));
-        self.admins.authenticate(authorization, origin).await
+        authenticate(&self.admins, request).await
+    }
+}
+
+/// The admin a call's `authorization` metadata proves.
+async fn authenticate<T>(admins: &AdminService, request: &Request<T>) -> Result<Admin, AdminError> {
+    let authorization = request
+        .metadata()
+        .get("authorization")
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_owned);
+    // The listener puts the call's origin (request id, peer, method path) in the request's
+    // extensions.
+    let origin = request
+        .extensions()
+        .get::<Origin>()
+        .cloned()
+        .unwrap_or_else(|| Origin::internal(Face::Grpc));
+    admins.authenticate(authorization, origin).await
+}
+
+/// Both gRPC services on one port: a call goes to the service its path names (tonic's own
+/// router would bring in axum for this one comparison).
+#[derive(Clone)]
+pub struct Routes {
+    clients: ClientServiceServer<ClientGrpc>,
+    credentials: credentials::CredentialServiceServerOf,
+}
+
+impl Routes {
+    pub fn new(admins: Arc<AdminService>) -> Self {
+        Self {
+            clients: ClientGrpc::server(Arc::clone(&admins)),
+            credentials: credentials::CredentialGrpc::server(admins),
+        }
+    }
+}
+
+impl<B> tower_service::Service<http::Request<B>> for Routes
+where
+    B: http_body::Body<Data = bytes::Bytes> + Send + 'static,
+    B::Error: Into<Box<dyn std::error::Error + Send + Sync>> + Send + 'static,
+{
+    type Response = http::Response<tonic::body::Body>;
+    type Error = Infallible;
+    type Future = BoxFuture<'static, Result<Self::Response, Infallible>>;
+
+    fn poll_ready(&mut self, _: &mut Context<'_>) -> Poll<Result<(), Infallible>> {
+        // Both generated servers are always ready.
+        Poll::Ready(Ok(()))
+    }
+
+    fn call(&mut self, request: http::Request<B>) -> Self::Future {
+        if request
+            .uri()
+            .path()
+            .starts_with("/tokenmint.v1.CredentialService/")
+        {
+            Box::pin(self.credentials.call(request))
+        } else {
+            Box::pin(self.clients.call(request))
+        }
     }
 }
 
 type Answer<T> = Result<Response<T>, Status>;
 
 /// Answers the call `method`, its admin error as a gRPC status; counted by method and code.
-fn answer<T>(method: &str, result: Result<T, AdminError>) -> Answer<T> {
+pub(crate) fn answer<T>(method: &str, result: Result<T, AdminError>) -> Answer<T> {
     let answer = result.map(Response::new).map_err(|e| status(&e));
     let code = match &answer {
         Ok(_) => tonic::Code::Ok,
