@@ -34,6 +34,8 @@ pub enum Face {
     Token,
     /// A `tokenmint` command run on a server's settings (`keys rotate`).
     Cli,
+    /// The server on its own (a scheduled key rotation).
+    Server,
 }
 
 impl Face {
@@ -44,6 +46,7 @@ impl Face {
             Self::Grpc => "grpc",
             Self::Token => "token",
             Self::Cli => "cli",
+            Self::Server => "server",
         }
     }
 

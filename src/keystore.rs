@@ -13,6 +13,7 @@ use std::sync::Arc;
 use parking_lot::Mutex;
 use serde::Serialize;
 
+use crate::audit::{Action, Auditor, Event, Face, Origin};
 use crate::config::Settings;
 use crate::crypto::kek::Kek;
 use crate::crypto::keys::{self, KeyError};
@@ -107,6 +108,8 @@ pub struct KeyStore {
     keys: Arc<Keys>,
     /// Keys already opened and parsed, by kid (opening RSA keys costs milliseconds).
     parsed: Mutex<HashMap<String, Arc<SigningKey>>>,
+    /// Where scheduled rotations are recorded (actor `tokenmint`, face `server`).
+    auditor: Auditor,
 }
 
 impl std::fmt::Debug for KeyStore {
@@ -146,6 +149,7 @@ impl KeyStore {
         let parsed = Mutex::new(HashMap::new());
         let ring = build_ring(&parsed, &kek, &typ, &schedule, Timestamp::now())?;
         Ok(Arc::new(Self {
+            auditor: Auditor::new(store.clone(), &settings.audit),
             store,
             kek,
             policy,
@@ -234,6 +238,14 @@ impl KeyStore {
                 let view = KeyView::of_record(fresh.rotate(record, now, &self.policy)?, now);
                 if self.store.put_signing_keys(&fresh).await? == WriteOutcome::Done {
                     tracing::info!(kid = %view.kid, alg = %view.alg, signs_from = %view.signs_from.map(|t| t.to_string()).unwrap_or_default(), "rotated the signing key on schedule (keys.rotate_every_secs)");
+                    let event = Event::new(
+                        &Origin::internal(Face::Server),
+                        "tokenmint".into(),
+                        Action::RotateKey,
+                        format!("signingKeys/{}", view.kid),
+                    )
+                    .with_fields(vec!["rotate_every_secs".into()]);
+                    self.auditor.record(event).await;
                     return Ok(Some(view));
                 }
             }

@@ -368,6 +368,28 @@ async fn instances_rotate_on_schedule_exactly_once_each_time() {
     }
     let signers: BTreeSet<&String> = samples.iter().flat_map(|s| &s.signed).collect();
     assert!(signers.len() >= 2, "tokens were signed by the rotated keys");
+    // Each scheduled rotation is one audit event, by the server itself.
+    let (status, events) = fleet
+        .admin_call(
+            &fleet.one,
+            reqwest::Method::GET,
+            "/v1/auditEvents?pageSize=100",
+            None,
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK);
+    let rotations: Vec<&Value> = events["auditEvents"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|e| e["action"] == "key.rotate")
+        .collect();
+    assert_eq!(rotations.len(), starts.len() - 1, "{events}");
+    assert!(
+        rotations
+            .iter()
+            .all(|e| e["actor"] == "tokenmint" && e["face"] == "server")
+    );
 }
 
 #[tokio::test]
