@@ -19,8 +19,8 @@ use crate::domain::fields::{self, Parsed, snake};
 use crate::domain::proof;
 use crate::domain::{
     Actor, ClaimMapping, Client, ClientKey, CredentialKind, CustomClaim, Environments,
-    ExpiryBounds, Federation, FieldViolation, Labels, Proof, SdkType, Secret, SecretStatus,
-    Timestamp, Usage,
+    ExpiryBounds, Federation, FieldViolation, Labels, SdkType, Secret, SecretStatus, Timestamp,
+    Usage,
 };
 
 /// A resource's mutable fields as this face names them: parsed from snake_case or
@@ -505,27 +505,6 @@ impl<'a> FederationView<'a> {
     }
 }
 
-/// A credential's public key, or where it lives (`private_key_jwt`).
-pub fn key_parts(secret: &Secret) -> (Option<&Map<String, Value>>, Option<&str>) {
-    match &secret.proof {
-        Proof::PrivateKeyJwt {
-            key: ClientKey::Jwk(jwk),
-        } => (Some(jwk), None),
-        Proof::PrivateKeyJwt {
-            key: ClientKey::JwksUri(url),
-        } => (None, Some(url)),
-        _ => (None, None),
-    }
-}
-
-/// A credential's federation rules, if it is `federated`.
-pub fn federation_of(secret: &Secret) -> Option<&Federation> {
-    match &secret.proof {
-        Proof::Federated { federation } => Some(federation),
-        _ => None,
-    }
-}
-
 /// A credential; `plain` only in the response that created it.
 pub fn credential_view<'a>(
     client: &Client,
@@ -539,9 +518,9 @@ pub fn credential_view<'a>(
         kind: secret.kind(),
         client_secret: plain.map(|p| SecretValue { secret: p.expose() }),
         secret_suffix: secret.suffix(),
-        public_key: key_parts(secret).0,
-        jwks_uri: key_parts(secret).1,
-        federation: federation_of(secret).map(FederationView::of),
+        public_key: secret.public_key(),
+        jwks_uri: secret.jwks_uri(),
+        federation: secret.federation().map(FederationView::of),
         status: secret.status,
         environments: secret.environments.as_slice(),
         labels: &secret.labels,

@@ -8,7 +8,7 @@ use serde::{Deserialize, Serialize};
 
 use super::grants::{Audience, Environments, Expiry, ScopeSet};
 use super::ids::{ClientId, OrganizationId, SecretId};
-use super::proof::{CredentialKind, Proof};
+use super::proof::{ClientKey, CredentialKind, Federation, Proof};
 use super::time::Timestamp;
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
@@ -162,6 +162,34 @@ impl Secret {
 
     pub fn kind(&self) -> CredentialKind {
         self.proof.kind()
+    }
+
+    /// A `private_key_jwt` credential's public JWK, when it holds one.
+    pub fn public_key(&self) -> Option<&serde_json::Map<String, serde_json::Value>> {
+        match &self.proof {
+            Proof::PrivateKeyJwt {
+                key: ClientKey::Jwk(jwk),
+            } => Some(jwk),
+            _ => None,
+        }
+    }
+
+    /// Where a `private_key_jwt` credential's keys are published, when they are.
+    pub fn jwks_uri(&self) -> Option<&str> {
+        match &self.proof {
+            Proof::PrivateKeyJwt {
+                key: ClientKey::JwksUri(url),
+            } => Some(url),
+            _ => None,
+        }
+    }
+
+    /// A `federated` credential's rules.
+    pub fn federation(&self) -> Option<&Federation> {
+        match &self.proof {
+            Proof::Federated { federation } => Some(federation),
+            _ => None,
+        }
     }
 }
 

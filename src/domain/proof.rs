@@ -371,6 +371,18 @@ pub fn federation(value: &Value, field: &str) -> Parsed<Federation> {
     }
 }
 
+/// Both parts of a rule, or every violation of either appended to `errors`.
+fn both<A, B>(a: Parsed<A>, b: Parsed<B>, errors: &mut Vec<FieldViolation>) -> Option<(A, B)> {
+    match (a, b) {
+        (Ok(a), Ok(b)) => Some((a, b)),
+        (a, b) => {
+            errors.extend(a.err().into_iter().flatten());
+            errors.extend(b.err().into_iter().flatten());
+            None
+        }
+    }
+}
+
 fn required_claims(value: &Value, field: &str) -> Parsed<BTreeMap<String, String>> {
     let object = value
         .as_object()
@@ -385,14 +397,12 @@ fn required_claims(value: &Value, field: &str) -> Parsed<BTreeMap<String, String
     let mut out = BTreeMap::new();
     for (name, v) in object {
         let path = format!("{field}.{name}");
-        match (claim_path(name, &path), rule_text(v, &path, 512)) {
-            (Ok(name), Ok(v)) => {
-                out.insert(name, v);
-            }
-            (a, b) => {
-                errors.extend(a.err().into_iter().flatten());
-                errors.extend(b.err().into_iter().flatten());
-            }
+        if let Some((name, v)) = both(
+            claim_path(name, &path),
+            rule_text(v, &path, 512),
+            &mut errors,
+        ) {
+            out.insert(name, v);
         }
     }
     if errors.is_empty() {
@@ -443,18 +453,13 @@ fn claim_mappings(value: &Value, field: &str) -> Parsed<Vec<ClaimMapping>> {
                 claim_key(t).map_err(|why| violation(&format!("{path}.to"), why))?;
                 Ok(t.to_owned())
             });
-        match (from, to) {
-            (Ok(from), Ok(to)) if out.iter().any(|m| m.to == to) => {
-                errors.push(FieldViolation::new(
-                    format!("{path}.to"),
-                    format!("duplicates an earlier {from:?} -> {to:?}"),
-                ))
-            }
-            (Ok(from), Ok(to)) => out.push(ClaimMapping { from, to }),
-            (a, b) => {
-                errors.extend(a.err().into_iter().flatten());
-                errors.extend(b.err().into_iter().flatten());
-            }
+        match both(from, to, &mut errors) {
+            Some((from, to)) if out.iter().any(|m| m.to == to) => errors.push(FieldViolation::new(
+                format!("{path}.to"),
+                format!("duplicates an earlier {from:?} -> {to:?}"),
+            )),
+            Some((from, to)) => out.push(ClaimMapping { from, to }),
+            None => {}
         }
     }
     if errors.is_empty() {

@@ -13,7 +13,7 @@ use super::answer;
 use crate::admin::org::parse_secret;
 use crate::admin::service::{AdminService, Within, parse_client_id, parse_secret_id};
 use crate::admin::{Admin, AdminError};
-use crate::domain::{Client, ClientKey, Proof, Secret, SecretStatus};
+use crate::domain::{Client, Secret, SecretStatus};
 use crate::proto::credentials as pb;
 use crate::proto::credentials::credential_service_server::{
     CredentialService, CredentialServiceServer,
@@ -91,33 +91,21 @@ fn body(
 }
 
 fn credential(client: &Client, secret: &Secret) -> pb::Credential {
-    let (public_key_json, jwks_uri) = match &secret.proof {
-        Proof::PrivateKeyJwt {
-            key: ClientKey::Jwk(jwk),
-        } => (Value::Object(jwk.clone()).to_string(), String::new()),
-        Proof::PrivateKeyJwt {
-            key: ClientKey::JwksUri(url),
-        } => (String::new(), url.clone()),
-        _ => (String::new(), String::new()),
-    };
-    let federation = match &secret.proof {
-        Proof::Federated { federation: f } => Some(pb::Federation {
-            issuer: f.issuer.clone(),
-            audience: f.audience.clone(),
-            subject: f.subject.clone().unwrap_or_default(),
-            claims: f.claims.clone().into_iter().collect(),
-            claim_mappings: f
-                .claim_mappings
-                .iter()
-                .map(|m| pb::ClaimMapping {
-                    from: m.from.clone(),
-                    to: m.to.clone(),
-                })
-                .collect(),
-            max_age_seconds: f.max_age_secs,
-        }),
-        _ => None,
-    };
+    let federation = secret.federation().map(|f| pb::Federation {
+        issuer: f.issuer.clone(),
+        audience: f.audience.clone(),
+        subject: f.subject.clone().unwrap_or_default(),
+        claims: f.claims.clone().into_iter().collect(),
+        claim_mappings: f
+            .claim_mappings
+            .iter()
+            .map(|m| pb::ClaimMapping {
+                from: m.from.clone(),
+                to: m.to.clone(),
+            })
+            .collect(),
+        max_age_seconds: f.max_age_secs,
+    });
     pb::Credential {
         organization_id: client
             .organization_id
@@ -128,8 +116,11 @@ fn credential(client: &Client, secret: &Secret) -> pb::Credential {
         id: secret.id.to_string(),
         kind: secret.kind().as_str().to_owned(),
         secret_suffix: secret.suffix().to_owned(),
-        public_key_json,
-        jwks_uri,
+        public_key_json: secret
+            .public_key()
+            .map(|jwk| Value::Object(jwk.clone()).to_string())
+            .unwrap_or_default(),
+        jwks_uri: secret.jwks_uri().unwrap_or_default().to_owned(),
         federation,
         status: match secret.status {
             SecretStatus::Active => "ACTIVE",
