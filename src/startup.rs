@@ -98,7 +98,12 @@ async fn follow_key_store(store: Arc<KeyStore>, every: std::time::Duration) {
     let mut schedule: Option<crate::crypto::schedule::KeySchedule> = None;
     loop {
         let now = Timestamp::now();
-        let mut wait = every;
+        // The first look is at once: a rotation may already be due at startup.
+        let mut wait = if schedule.is_some() {
+            every
+        } else {
+            std::time::Duration::ZERO
+        };
         if let Some(schedule) = &schedule {
             let due = [
                 schedule.next_change(now),
